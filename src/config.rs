@@ -1,0 +1,315 @@
+//! Configuration from the environment, read once per cold start (DESIGN §6): processing
+//! accounts with their SBPS credentials, where to store, the public base URL.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use chrono::Duration;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use subtle::{ConstantTimeEq, ConditionallySelectable};
+
+use crate::payment::CaptureMode;
+
+/// A secret string: never printed, not even by `{:?}`.
+#[derive(Clone, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// An account's SBPS service.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SbpsAccount {
+    pub merchant_id: String,
+    pub service_id: String,
+    pub hash_key: Secret,
+    /// Basic-auth user of the XML API; merchant_id + service_id when not given (spec §8.1).
+    pub api_user: Option<String>,
+    /// Basic-auth password of the XML API; the hash key when not given.
+    pub api_password: Option<Secret>,
+    pub purchase_url: String,
+    pub api_url: String,
+}
+
+impl SbpsAccount {
+    pub fn api_user(&self) -> String {
+        self.api_user
+            .clone()
+            .unwrap_or_else(|| format!("{}{}", self.merchant_id, self.service_id))
+    }
+    pub fn api_password(&self) -> &Secret {
+        self.api_password.as_ref().unwrap_or(&self.hash_key)
+    }
+}
+
+/// A processing account: who may use it (the SHA-256 of its API key) and its SBPS service.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Account {
+    pub processing_account_id: String,
+    /// Lower-case hex SHA-256 of the API key; the key itself is never kept.
+    pub api_key_sha256: String,
+    pub capture_mode: CaptureMode,
+    pub sbps: SbpsAccount,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("the accounts could not be read: {0}")]
+    Accounts(String),
+    #[error("{0} is not valid: {1}")]
+    Invalid(&'static str, String),
+}
+
+/// The accounts the gateway serves.
+#[derive(Debug, Clone)]
+pub struct Accounts {
+    accounts: Vec<(Account, [u8; 32])>,
+}
+
+impl Accounts {
+    pub fn new(accounts: Vec<Account>) -> Result<Self, ConfigError> {
+        let mut out = Vec::with_capacity(accounts.len());
+        for account in accounts {
+            let mut hash = [0u8; 32];
+            hex::decode_to_slice(account.api_key_sha256.trim(), &mut hash).map_err(|_| {
+                ConfigError::Accounts(format!(
+                    "account {}: apiKeySha256 must be 64 hex characters",
+                    account.processing_account_id
+                ))
+            })?;
+            if out.iter().any(|(a, _): &(Account, _)| a.processing_account_id == account.processing_account_id) {
+                return Err(ConfigError::Accounts(format!(
+                    "account {} is listed twice",
+                    account.processing_account_id
+                )));
+            }
+            out.push((account, hash));
+        }
+        if out.is_empty() {
+            return Err(ConfigError::Accounts("no account is configured".into()));
+        }
+        Ok(Accounts { accounts: out })
+    }
+
+    /// Parses the JSON list of accounts of `ACCOUNTS_FILE` / `ACCOUNTS_JSON` / the secret.
+    pub fn from_json(json: &str) -> Result<Self, ConfigError> {
+        let accounts: Vec<Account> =
+            serde_json::from_str(json).map_err(|e| ConfigError::Accounts(format!("not a list of accounts: {e}")))?;
+        Accounts::new(accounts)
+    }
+
+    pub fn get(&self, processing_account_id: &str) -> Option<&Account> {
+        self.accounts
+            .iter()
+            .find(|(a, _)| a.processing_account_id == processing_account_id)
+            .map(|(a, _)| a)
+    }
+
+    /// The account whose API key this is. Every account's hash is compared, in constant time,
+    /// so the time taken says nothing about which account (if any) matched.
+    pub fn authenticate(&self, api_key: &str) -> Option<&Account> {
+        let presented: [u8; 32] = Sha256::digest(api_key.as_bytes()).into();
+        let mut found = u32::MAX;
+        for (index, (_, hash)) in self.accounts.iter().enumerate() {
+            let matches = presented.ct_eq(hash);
+            found = u32::conditional_select(&found, &(index as u32), matches);
+        }
+        self.accounts.get(found as usize).map(|(a, _)| a)
+    }
+}
+
+pub const DEMO_ACCOUNT_ID: &str = "2HdN2jq6XWmlkhqRC2gDTNYCvNH";
+pub const DEMO_API_KEY: &str = "sk_local_demo";
+pub const DEMO_MERCHANT_ID: &str = "99999";
+pub const DEMO_SERVICE_ID: &str = "000";
+pub const DEMO_HASH_KEY: &str = "c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00";
+
+/// The fixed local demo account (DESIGN §6), its SBPS URLs on the built-in sandbox.
+pub fn demo_account(public_base_url: &str) -> Account {
+    Account {
+        processing_account_id: DEMO_ACCOUNT_ID.into(),
+        api_key_sha256: hex::encode(Sha256::digest(DEMO_API_KEY.as_bytes())),
+        capture_mode: CaptureMode::Manual,
+        sbps: SbpsAccount {
+            merchant_id: DEMO_MERCHANT_ID.into(),
+            service_id: DEMO_SERVICE_ID.into(),
+            hash_key: Secret::new(DEMO_HASH_KEY),
+            api_user: None,
+            api_password: None,
+            purchase_url: format!("{public_base_url}/sandbox/sbps/purchase"),
+            api_url: format!("{public_base_url}/sandbox/sbps/api"),
+        },
+    }
+}
+
+/// Where payments are kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreConfig {
+    Sqlite { path: PathBuf },
+    DynamoDb { table: String },
+}
+
+/// Where the accounts come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccountSource {
+    File(PathBuf),
+    Json(String),
+    Secret(String),
+    Demo,
+}
+
+/// Everything read from the environment at cold start.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub port: u16,
+    pub public_base_url: String,
+    pub store: StoreConfig,
+    pub accounts: AccountSource,
+    /// Time a pending payment keeps after `request_date + limit_second` before it expires.
+    pub expiry_grace: Duration,
+}
+
+impl Settings {
+    /// Reads the settings from a variable lookup (the process environment in production).
+    pub fn from_lookup(var: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let var = |name: &str| var(name).filter(|v| !v.trim().is_empty());
+        let port = match var("PORT") {
+            Some(p) => p.parse().map_err(|_| ConfigError::Invalid("PORT", p))?,
+            None => 3000,
+        };
+        let public_base_url = var("PUBLIC_BASE_URL")
+            .unwrap_or_else(|| format!("http://127.0.0.1:{port}"))
+            .trim_end_matches('/')
+            .to_owned();
+        url::Url::parse(&public_base_url).map_err(|e| ConfigError::Invalid("PUBLIC_BASE_URL", e.to_string()))?;
+        let store = match var("TABLE_NAME") {
+            Some(table) => StoreConfig::DynamoDb { table },
+            None => StoreConfig::Sqlite {
+                path: PathBuf::from(var("KANTAN_DB_PATH").unwrap_or_else(|| ".kantan/local.sqlite".into())),
+            },
+        };
+        let accounts = if let Some(path) = var("ACCOUNTS_FILE") {
+            AccountSource::File(path.into())
+        } else if let Some(json) = var("ACCOUNTS_JSON") {
+            AccountSource::Json(json)
+        } else if let Some(id) = var("ACCOUNTS_SECRET_ID") {
+            AccountSource::Secret(id)
+        } else {
+            AccountSource::Demo
+        };
+        let grace = match var("PENDING_GRACE_SECONDS") {
+            Some(s) => s
+                .parse::<u32>()
+                .map_err(|_| ConfigError::Invalid("PENDING_GRACE_SECONDS", s))?,
+            None => 30 * 60,
+        };
+        Ok(Settings { port, public_base_url, store, accounts, expiry_grace: Duration::seconds(i64::from(grace)) })
+    }
+
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Settings::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// The result-notification URL SBPS posts to (`pagecon_url`).
+    pub fn notification_url(&self) -> String {
+        format!("{}/v1/notifications/sbps", self.public_base_url)
+    }
+
+    /// Local mode: the gateway itself runs on a loopback address, so merchants' return URLs
+    /// may be plain http on loopback too.
+    pub fn is_local(&self) -> bool {
+        url::Url::parse(&self.public_base_url)
+            .ok()
+            .and_then(|u| u.host().map(|h| is_loopback_host(&h)))
+            .unwrap_or(false)
+    }
+
+    /// Loads the accounts from a file, inline JSON or the demo (Secrets Manager is read by the
+    /// AWS wiring).
+    pub fn load_local_accounts(&self) -> Result<Accounts, ConfigError> {
+        match &self.accounts {
+            AccountSource::File(path) => {
+                let json = std::fs::read_to_string(path)
+                    .map_err(|e| ConfigError::Accounts(format!("{}: {e}", path.display())))?;
+                Accounts::from_json(&json)
+            }
+            AccountSource::Json(json) => Accounts::from_json(json),
+            AccountSource::Demo => {
+                tracing::info!(
+                    account = DEMO_ACCOUNT_ID,
+                    "no ACCOUNTS_FILE, ACCOUNTS_JSON or ACCOUNTS_SECRET_ID: serving the local demo account"
+                );
+                Accounts::new(vec![demo_account(&self.public_base_url)])
+            }
+            AccountSource::Secret(_) => Err(ConfigError::Accounts(
+                "ACCOUNTS_SECRET_ID needs the Secrets Manager loader".into(),
+            )),
+        }
+    }
+}
+
+pub fn is_loopback_host(host: &url::Host<&str>) -> bool {
+    match host {
+        url::Host::Domain(d) => d.eq_ignore_ascii_case("localhost"),
+        url::Host::Ipv4(ip) => ip.is_loopback(),
+        url::Host::Ipv6(ip) => ip.is_loopback(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn demo_key_authenticates_the_demo_account_only() {
+        let accounts = Accounts::new(vec![demo_account("http://127.0.0.1:3000")]).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            accounts.authenticate("sk_local_demo").map(|a| a.processing_account_id.as_str()),
+            Some(DEMO_ACCOUNT_ID)
+        );
+        assert!(accounts.authenticate("sk_local_demo ").is_none());
+        assert!(accounts.authenticate("").is_none());
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        let account = demo_account("http://127.0.0.1:3000");
+        let printed = format!("{account:?}");
+        assert!(!printed.contains(DEMO_HASH_KEY));
+        assert!(!printed.contains(DEMO_API_KEY));
+    }
+
+    #[test]
+    fn settings_default_to_the_local_demo() {
+        let s = Settings::from_lookup(|_| None).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(s.port, 3000);
+        assert_eq!(s.public_base_url, "http://127.0.0.1:3000");
+        assert_eq!(s.notification_url(), "http://127.0.0.1:3000/v1/notifications/sbps");
+        assert_eq!(s.accounts, AccountSource::Demo);
+        assert!(s.is_local());
+        assert!(matches!(s.store, StoreConfig::Sqlite { .. }));
+    }
+
+    #[test]
+    fn table_name_selects_dynamodb() {
+        let s = Settings::from_lookup(|n| (n == "TABLE_NAME").then(|| "payments".to_owned()))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(s.store, StoreConfig::DynamoDb { table: "payments".into() });
+    }
+}

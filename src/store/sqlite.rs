@@ -1,0 +1,339 @@
+//! The embedded adapter: one SQLite file (WAL), for laptops and `cargo lambda watch` with no
+//! AWS. Same contract as DynamoDB; SQLite transactions stand in for `TransactWriteItems`.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+
+use super::{IdempotencyRecord, NewPaymentRecord, Store, StoreError};
+use crate::ids::{PaymentId, TrackId};
+use crate::payment::{AuditEvent, Operation, Payment, Transition};
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS payments (
+    id TEXT PRIMARY KEY,
+    account_id TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    doc TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS operations (
+    payment_id TEXT NOT NULL,
+    id TEXT NOT NULL,
+    doc TEXT NOT NULL,
+    PRIMARY KEY (payment_id, id)
+);
+CREATE TABLE IF NOT EXISTS events (
+    payment_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    doc TEXT NOT NULL,
+    PRIMARY KEY (payment_id, seq)
+);
+CREATE TABLE IF NOT EXISTS reference_guards (
+    account_id TEXT NOT NULL,
+    merchant_reference TEXT NOT NULL,
+    payment_id TEXT NOT NULL,
+    PRIMARY KEY (account_id, merchant_reference)
+);
+CREATE TABLE IF NOT EXISTS track_pointers (
+    track_id TEXT PRIMARY KEY,
+    payment_id TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS idempotency (
+    account_id TEXT NOT NULL,
+    key TEXT NOT NULL,
+    expires_at INTEGER NOT NULL,
+    doc TEXT NOT NULL,
+    PRIMARY KEY (account_id, key)
+);
+";
+
+/// SQLite store; cheap to clone, one connection behind a mutex, calls run off the async threads.
+#[derive(Clone)]
+pub struct SqliteStore {
+    conn: Arc<Mutex<Connection>>,
+}
+
+fn unavailable(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(unavailable)
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(doc: &str) -> Result<T, StoreError> {
+    serde_json::from_str(doc).map_err(|e| StoreError::Unavailable(format!("unreadable stored item: {e}")))
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file and its folder.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(unavailable)?;
+        }
+        let conn = Connection::open(path).map_err(unavailable)?;
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(unavailable)?;
+        Self::init(conn)
+    }
+
+    /// A private in-memory database (tests).
+    pub fn in_memory() -> Result<Self, StoreError> {
+        Self::init(Connection::open_in_memory().map_err(unavailable)?)
+    }
+
+    fn init(conn: Connection) -> Result<Self, StoreError> {
+        conn.pragma_update(None, "synchronous", "NORMAL").map_err(unavailable)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(unavailable)?;
+        conn.execute_batch(SCHEMA).map_err(unavailable)?;
+        Ok(SqliteStore { conn: Arc::new(Mutex::new(conn)) })
+    }
+
+    async fn with<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let conn = Arc::clone(&self.conn);
+        tokio::task::spawn_blocking(move || {
+            let mut guard = conn.lock().map_err(|_| StoreError::Unavailable("store lock poisoned".into()))?;
+            f(&mut guard)
+        })
+        .await
+        .map_err(unavailable)?
+    }
+}
+
+fn load_payment(conn: &Connection, id: &str) -> Result<Option<Payment>, StoreError> {
+    let doc: Option<String> = conn
+        .query_row("SELECT doc FROM payments WHERE id = ?1", [id], |r| r.get(0))
+        .optional()
+        .map_err(unavailable)?;
+    let Some(doc) = doc else { return Ok(None) };
+    let mut payment: Payment = from_json(&doc)?;
+    let mut stmt = conn
+        .prepare("SELECT doc FROM operations WHERE payment_id = ?1")
+        .map_err(unavailable)?;
+    let docs = stmt
+        .query_map([id], |r| r.get::<_, String>(0))
+        .map_err(unavailable)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(unavailable)?;
+    let mut operations = docs.iter().map(|d| from_json::<Operation>(d)).collect::<Result<Vec<_>, _>>()?;
+    operations.sort_by(|a, b| a.created_at.cmp(&b.created_at).then_with(|| a.id.cmp(&b.id)));
+    payment.operations = operations;
+    Ok(Some(payment))
+}
+
+fn live_idempotency(
+    conn: &Connection,
+    account_id: &str,
+    key: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<IdempotencyRecord>, StoreError> {
+    let doc: Option<String> = conn
+        .query_row(
+            "SELECT doc FROM idempotency WHERE account_id = ?1 AND key = ?2 AND expires_at > ?3",
+            params![account_id, key, now.timestamp()],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(unavailable)?;
+    doc.map(|d| from_json(&d)).transpose()
+}
+
+fn write_idempotency(conn: &Connection, record: &IdempotencyRecord) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT OR REPLACE INTO idempotency (account_id, key, expires_at, doc) VALUES (?1, ?2, ?3, ?4)",
+        params![record.account_id, record.key, record.expires_at.timestamp(), to_json(record)?],
+    )
+    .map_err(unavailable)?;
+    Ok(())
+}
+
+fn insert_event(conn: &Connection, payment_id: &PaymentId, event: &AuditEvent) -> Result<(), StoreError> {
+    let inserted = conn
+        .execute(
+            "INSERT OR IGNORE INTO events (payment_id, seq, doc) VALUES (?1, ?2, ?3)",
+            params![payment_id.as_str(), event.seq as i64, to_json(event)?],
+        )
+        .map_err(unavailable)?;
+    if inserted == 0 {
+        return Err(StoreError::VersionConflict);
+    }
+    Ok(())
+}
+
+impl Store for SqliteStore {
+    async fn create_payment(&self, record: &NewPaymentRecord, now: DateTime<Utc>) -> Result<(), StoreError> {
+        record.payment.check_invariants().map_err(StoreError::Invariant)?;
+        let record = record.clone();
+        self.with(move |conn| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(unavailable)?;
+            let p = &record.payment;
+            if let Some(idem) = &record.idempotency
+                && live_idempotency(&tx, &idem.account_id, &idem.key, now)?.is_some()
+            {
+                return Err(StoreError::IdempotencyKeyTaken);
+            }
+            let existing: Option<String> = tx
+                .query_row(
+                    "SELECT payment_id FROM reference_guards WHERE account_id = ?1 AND merchant_reference = ?2",
+                    params![p.account_id, p.merchant_reference],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(unavailable)?;
+            if let Some(existing) = existing {
+                let id = existing.parse().map_err(unavailable)?;
+                return Err(StoreError::DuplicateReference(id));
+            }
+            tx.execute(
+                "INSERT INTO payments (id, account_id, version, doc) VALUES (?1, ?2, ?3, ?4)",
+                params![p.id.as_str(), p.account_id, p.version as i64, to_json(p)?],
+            )
+            .map_err(unavailable)?;
+            tx.execute(
+                "INSERT INTO reference_guards (account_id, merchant_reference, payment_id) VALUES (?1, ?2, ?3)",
+                params![p.account_id, p.merchant_reference, p.id.as_str()],
+            )
+            .map_err(unavailable)?;
+            tx.execute(
+                "INSERT INTO track_pointers (track_id, payment_id) VALUES (?1, ?2)",
+                params![p.track_id.as_str(), p.id.as_str()],
+            )
+            .map_err(unavailable)?;
+            insert_event(&tx, &p.id, &record.event)?;
+            if let Some(idem) = &record.idempotency {
+                write_idempotency(&tx, idem)?;
+            }
+            tx.commit().map_err(unavailable)
+        })
+        .await
+    }
+
+    async fn payment(&self, id: &PaymentId) -> Result<Option<Payment>, StoreError> {
+        let id = id.clone();
+        self.with(move |conn| load_payment(conn, id.as_str())).await
+    }
+
+    async fn payment_by_track(&self, track_id: &TrackId) -> Result<Option<Payment>, StoreError> {
+        let track_id = track_id.clone();
+        self.with(move |conn| {
+            let id: Option<String> = conn
+                .query_row(
+                    "SELECT payment_id FROM track_pointers WHERE track_id = ?1",
+                    [track_id.as_str()],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(unavailable)?;
+            match id {
+                Some(id) => load_payment(conn, &id),
+                None => Ok(None),
+            }
+        })
+        .await
+    }
+
+    async fn apply(&self, transition: &Transition, idempotency: Option<&IdempotencyRecord>) -> Result<(), StoreError> {
+        transition.payment.check_invariants().map_err(StoreError::Invariant)?;
+        let transition = transition.clone();
+        let idempotency = idempotency.cloned();
+        self.with(move |conn| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(unavailable)?;
+            let p = &transition.payment;
+            let updated = tx
+                .execute(
+                    "UPDATE payments SET version = ?1, doc = ?2 WHERE id = ?3 AND version = ?4",
+                    params![
+                        p.version as i64,
+                        to_json(p)?,
+                        p.id.as_str(),
+                        transition.expected_version() as i64
+                    ],
+                )
+                .map_err(unavailable)?;
+            if updated != 1 {
+                return Err(StoreError::VersionConflict);
+            }
+            if let Some(op) = &transition.operation {
+                tx.execute(
+                    "INSERT OR REPLACE INTO operations (payment_id, id, doc) VALUES (?1, ?2, ?3)",
+                    params![p.id.as_str(), op.id.as_str(), to_json(op)?],
+                )
+                .map_err(unavailable)?;
+            }
+            insert_event(&tx, &p.id, &transition.event)?;
+            if transition.release_reference {
+                tx.execute(
+                    "DELETE FROM reference_guards WHERE account_id = ?1 AND merchant_reference = ?2 AND payment_id = ?3",
+                    params![p.account_id, p.merchant_reference, p.id.as_str()],
+                )
+                .map_err(unavailable)?;
+            }
+            if let Some(idem) = &idempotency {
+                write_idempotency(&tx, idem)?;
+            }
+            tx.commit().map_err(unavailable)
+        })
+        .await
+    }
+
+    async fn idempotency(
+        &self,
+        account_id: &str,
+        key: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<IdempotencyRecord>, StoreError> {
+        let (account_id, key) = (account_id.to_owned(), key.to_owned());
+        self.with(move |conn| live_idempotency(conn, &account_id, &key, now)).await
+    }
+
+    async fn put_idempotency(
+        &self,
+        record: &IdempotencyRecord,
+        expected: Option<&IdempotencyRecord>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let record = record.clone();
+        let expected = expected.cloned();
+        self.with(move |conn| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(unavailable)?;
+            let current = live_idempotency(&tx, &record.account_id, &record.key, now)?;
+            let as_expected = match (&current, &expected) {
+                (None, None) => true,
+                (Some(c), Some(e)) => c.state == e.state && c.locked_until == e.locked_until,
+                _ => false,
+            };
+            if !as_expected {
+                return Err(StoreError::IdempotencyKeyTaken);
+            }
+            write_idempotency(&tx, &record)?;
+            tx.commit().map_err(unavailable)
+        })
+        .await
+    }
+
+    async fn audit_events(&self, id: &PaymentId) -> Result<Vec<AuditEvent>, StoreError> {
+        let id = id.clone();
+        self.with(move |conn| {
+            let mut stmt = conn
+                .prepare("SELECT doc FROM events WHERE payment_id = ?1 ORDER BY seq")
+                .map_err(unavailable)?;
+            let docs = stmt
+                .query_map([id.as_str()], |r| r.get::<_, String>(0))
+                .map_err(unavailable)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(unavailable)?;
+            docs.iter().map(|d| from_json(d)).collect()
+        })
+        .await
+    }
+}
