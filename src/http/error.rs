@@ -1,0 +1,176 @@
+//! Every error the API answers, mapped to HTTP once, in the one shape of DESIGN §3:
+//! `{"reason": {"code", "description"}, "errors"?: [{"field", "message"}]}`.
+
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Response};
+use serde::Serialize;
+
+use crate::ids::PaymentId;
+use crate::payment::StateError;
+use crate::store::StoreError;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: &str, message: impl Into<String>) -> Self {
+        FieldError { field: field.to_owned(), message: message.into() }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ApiError {
+    #[error("The request is not valid.")]
+    Invalid(Vec<FieldError>),
+    #[error("{0}")]
+    Malformed(String),
+    #[error("A valid API key is required: send it as `Authorization: Bearer <key>`.")]
+    Unauthorized,
+    #[error("No payment with that id was found.")]
+    PaymentNotFound,
+    #[error("There is no such route.")]
+    RouteNotFound,
+    #[error("This route does not take that method.")]
+    MethodNotAllowed,
+    #[error("This merchantReference already has a live payment: {0}.")]
+    DuplicateReference(PaymentId),
+    #[error("{0}")]
+    OperationNotAllowed(String),
+    #[error("A request with this Idempotency-Key is still in progress; retry later.")]
+    IdempotencyInProgress,
+    #[error("This Idempotency-Key was already used with another request.")]
+    IdempotencyKeyReused,
+    #[error("{0}")]
+    AmountExceedsRemaining(String),
+    #[error("{0}")]
+    PartialRefundNotYetAvailable(String),
+    #[error("{0}")]
+    RefundPeriodExpired(String),
+    #[error("The body is larger than {0} bytes.")]
+    PayloadTooLarge(usize),
+    #[error("The body must be JSON, sent with `Content-Type: application/json`.")]
+    UnsupportedMediaType,
+    #[error("The gateway could not reach its store; retry later.")]
+    StoreUnavailable,
+    #[error("The gateway failed to process the request.")]
+    Internal,
+}
+
+impl ApiError {
+    pub fn status(&self) -> StatusCode {
+        use ApiError::*;
+        match self {
+            Invalid(_) | Malformed(_) => StatusCode::BAD_REQUEST,
+            Unauthorized => StatusCode::UNAUTHORIZED,
+            PaymentNotFound | RouteNotFound => StatusCode::NOT_FOUND,
+            MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            DuplicateReference(_) | OperationNotAllowed(_) | IdempotencyInProgress => StatusCode::CONFLICT,
+            PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            IdempotencyKeyReused
+            | AmountExceedsRemaining(_)
+            | PartialRefundNotYetAvailable(_)
+            | RefundPeriodExpired(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        use ApiError::*;
+        match self {
+            Invalid(_) => "invalid_request",
+            Malformed(_) => "malformed_request",
+            Unauthorized => "unauthorized",
+            PaymentNotFound => "payment_not_found",
+            RouteNotFound => "route_not_found",
+            MethodNotAllowed => "method_not_allowed",
+            DuplicateReference(_) => "duplicate_merchant_reference",
+            OperationNotAllowed(_) => "operation_not_allowed",
+            IdempotencyInProgress => "idempotency_in_progress",
+            IdempotencyKeyReused => "idempotency_key_reused",
+            AmountExceedsRemaining(_) => "amount_exceeds_remaining",
+            PartialRefundNotYetAvailable(_) => "partial_refund_not_yet_available",
+            RefundPeriodExpired(_) => "refund_period_expired",
+            PayloadTooLarge(_) => "payload_too_large",
+            UnsupportedMediaType => "unsupported_media_type",
+            StoreUnavailable => "service_unavailable",
+            Internal => "internal_error",
+        }
+    }
+
+    fn retry_after(&self) -> Option<u32> {
+        match self {
+            ApiError::IdempotencyInProgress => Some(1),
+            ApiError::StoreUnavailable => Some(2),
+            _ => None,
+        }
+    }
+
+    pub fn into_response(self) -> Response<Body> {
+        #[derive(Serialize)]
+        struct Reason<'a> {
+            code: &'a str,
+            description: String,
+        }
+        #[derive(Serialize)]
+        struct Shape<'a> {
+            reason: Reason<'a>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            errors: Option<&'a [FieldError]>,
+        }
+        let errors = match &self {
+            ApiError::Invalid(errors) => Some(errors.as_slice()),
+            _ => None,
+        };
+        let body = serde_json::to_string(&Shape {
+            reason: Reason { code: self.code(), description: self.to_string() },
+            errors,
+        })
+        .unwrap_or_else(|_| r#"{"reason":{"code":"internal_error","description":"error"}}"#.to_owned());
+        let mut response = super::json_response(self.status(), body);
+        if let Some(seconds) = self.retry_after() {
+            response.headers_mut().insert("retry-after", seconds.into());
+        }
+        response
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::DuplicateReference(id) => ApiError::DuplicateReference(id),
+            StoreError::IdempotencyKeyTaken => ApiError::IdempotencyInProgress,
+            StoreError::VersionConflict => ApiError::OperationNotAllowed(
+                "The payment changed while this request was processed; retry it.".into(),
+            ),
+            StoreError::Invariant(detail) => {
+                tracing::error!(detail, "refused a write that breaks an invariant");
+                ApiError::Internal
+            }
+            StoreError::Unavailable(detail) => {
+                tracing::error!(detail, "store unavailable");
+                ApiError::StoreUnavailable
+            }
+        }
+    }
+}
+
+impl From<StateError> for ApiError {
+    fn from(e: StateError) -> Self {
+        let text = e.to_string();
+        match e {
+            StateError::AmountExceedsRemaining { .. } | StateError::NothingLeft => ApiError::AmountExceedsRemaining(text),
+            StateError::PartialRefundNotYetAvailable { .. } => ApiError::PartialRefundNotYetAvailable(text),
+            StateError::RefundPeriodExpired => ApiError::RefundPeriodExpired(text),
+            StateError::WrongStatus { .. }
+            | StateError::OnceOnly { .. }
+            | StateError::OperationInProgress { .. }
+            | StateError::PartialCancelOfPending
+            | StateError::NoSuchPendingOperation => ApiError::OperationNotAllowed(text),
+        }
+    }
+}

@@ -1,0 +1,131 @@
+//! One router for every binary. It matches method and path itself: API Gateway's path
+//! parameters are absent under `cargo lambda watch` and in `local`, and whatever stands before
+//! `/v1/` (a REST stage, watch's `/lambda-url/<function>`) is ignored.
+
+use lambda_http::http::Method;
+
+/// A route of the merchant API (DESIGN §3).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    CreatePayment,
+    GetPayment { id: String },
+    TrackPayment { track_id: String },
+    Capture { id: String },
+    Cancel { id: String },
+    Refund { id: String },
+    SbpsNotification,
+}
+
+/// The Lambda function that serves a route; each binary answers its own routes only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Function {
+    Create,
+    Track,
+    Capture,
+    Cancel,
+    Refund,
+    Notify,
+}
+
+impl Route {
+    pub fn function(&self) -> Function {
+        match self {
+            Route::CreatePayment => Function::Create,
+            Route::GetPayment { .. } | Route::TrackPayment { .. } => Function::Track,
+            Route::Capture { .. } => Function::Capture,
+            Route::Cancel { .. } => Function::Cancel,
+            Route::Refund { .. } => Function::Refund,
+            Route::SbpsNotification => Function::Notify,
+        }
+    }
+
+    /// A short name for logs and metrics.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Route::CreatePayment => "POST /v1/payments",
+            Route::GetPayment { .. } => "GET /v1/payments/{id}",
+            Route::TrackPayment { .. } => "GET /v1/tracks/payments/{trackId}",
+            Route::Capture { .. } => "POST /v1/payments/{id}/captures",
+            Route::Cancel { .. } => "POST /v1/payments/{id}/cancels",
+            Route::Refund { .. } => "POST /v1/payments/{id}/refunds",
+            Route::SbpsNotification => "POST /v1/notifications/sbps",
+        }
+    }
+
+    /// The payment id in the path, if any.
+    pub fn payment_id(&self) -> Option<&str> {
+        match self {
+            Route::GetPayment { id } | Route::Capture { id } | Route::Cancel { id } | Route::Refund { id } => {
+                Some(id)
+            }
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteError {
+    NotFound,
+    MethodNotAllowed,
+}
+
+/// The API path of a request path: from `/v1/` on, without a trailing slash.
+pub fn api_path(path: &str) -> Option<&str> {
+    let start = if path.starts_with("/v1/") { 0 } else { path.find("/v1/")? };
+    let p = &path[start..];
+    Some(p.strip_suffix('/').unwrap_or(p))
+}
+
+pub fn route(method: &Method, path: &str) -> Result<Route, RouteError> {
+    let path = api_path(path).ok_or(RouteError::NotFound)?;
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let (route, allowed) = match segments.as_slice() {
+        ["v1", "payments"] => (Route::CreatePayment, Method::POST),
+        ["v1", "payments", id] if !id.is_empty() => (Route::GetPayment { id: (*id).to_owned() }, Method::GET),
+        ["v1", "tracks", "payments", t] if !t.is_empty() => {
+            (Route::TrackPayment { track_id: (*t).to_owned() }, Method::GET)
+        }
+        ["v1", "payments", id, "captures"] => (Route::Capture { id: (*id).to_owned() }, Method::POST),
+        ["v1", "payments", id, "cancels"] => (Route::Cancel { id: (*id).to_owned() }, Method::POST),
+        ["v1", "payments", id, "refunds"] => (Route::Refund { id: (*id).to_owned() }, Method::POST),
+        ["v1", "notifications", "sbps"] => (Route::SbpsNotification, Method::POST),
+        _ => return Err(RouteError::NotFound),
+    };
+    if *method == allowed || (allowed == Method::GET && *method == Method::HEAD) {
+        Ok(route)
+    } else {
+        Err(RouteError::MethodNotAllowed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_ignore_prefixes_and_trailing_slashes() {
+        let id = "27yiW9MgzBtwiodreuNOXk0rtIw";
+        for path in [
+            format!("/v1/payments/{id}"),
+            format!("/prod/v1/payments/{id}"),
+            format!("/lambda-url/track/v1/payments/{id}/"),
+        ] {
+            assert_eq!(route(&Method::GET, &path), Ok(Route::GetPayment { id: id.into() }), "{path}");
+        }
+        assert_eq!(route(&Method::POST, "/v1/payments"), Ok(Route::CreatePayment));
+        assert_eq!(
+            route(&Method::POST, &format!("/v1/payments/{id}/refunds")),
+            Ok(Route::Refund { id: id.into() })
+        );
+        assert_eq!(route(&Method::POST, "/v1/notifications/sbps"), Ok(Route::SbpsNotification));
+    }
+
+    #[test]
+    fn unknown_paths_and_methods() {
+        assert_eq!(route(&Method::GET, "/"), Err(RouteError::NotFound));
+        assert_eq!(route(&Method::GET, "/v1/payments/a/b/c"), Err(RouteError::NotFound));
+        assert_eq!(route(&Method::GET, "/v2/payments"), Err(RouteError::NotFound));
+        assert_eq!(route(&Method::DELETE, "/v1/payments"), Err(RouteError::MethodNotAllowed));
+        assert_eq!(route(&Method::POST, "/v1/payments/x"), Err(RouteError::MethodNotAllowed));
+    }
+}

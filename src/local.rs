@@ -1,0 +1,71 @@
+//! The local server: every route on one port, running the very handler the Lambda functions
+//! run, on the embedded store.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use lambda_http::Body;
+use tokio::net::TcpListener;
+
+use crate::http::request::MAX_BODY_BYTES;
+use crate::http::{ApiError, App, handle};
+use crate::store::Store;
+
+/// Converts a hyper request to the `lambda_http` request the handlers take.
+async fn to_lambda(req: hyper::Request<Incoming>) -> Result<lambda_http::Request, ApiError> {
+    let (parts, body) = req.into_parts();
+    // Read a little past the limit so the handler, not the transport, answers 413.
+    let bytes = Limited::new(body, MAX_BODY_BYTES + 1)
+        .collect()
+        .await
+        .map_err(|_| ApiError::PayloadTooLarge(MAX_BODY_BYTES))?
+        .to_bytes();
+    let body = if bytes.is_empty() { Body::Empty } else { Body::Binary(bytes.to_vec()) };
+    Ok(lambda_http::Request::from_parts(parts, body))
+}
+
+fn from_lambda(resp: lambda_http::Response<Body>) -> hyper::Response<Full<Bytes>> {
+    let (parts, body) = resp.into_parts();
+    let bytes = match body {
+        Body::Empty => Bytes::new(),
+        Body::Text(t) => Bytes::from(t),
+        Body::Binary(b) => Bytes::from(b),
+        _ => Bytes::new(),
+    };
+    hyper::Response::from_parts(parts, Full::new(bytes))
+}
+
+/// Serves `app` on `listener` until the process ends.
+pub async fn serve<S: Store>(app: Arc<App<S>>, listener: TcpListener) -> std::io::Result<()> {
+    loop {
+        let (stream, _) = listener.accept().await?;
+        let app = Arc::clone(&app);
+        tokio::spawn(async move {
+            let service = service_fn(move |req| {
+                let app = Arc::clone(&app);
+                async move {
+                    let response = match to_lambda(req).await {
+                        Ok(req) => handle(&app, req, None).await,
+                        Err(e) => e.into_response(),
+                    };
+                    Ok::<_, Infallible>(from_lambda(response))
+                }
+            });
+            if let Err(e) = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await {
+                tracing::debug!(error = %e, "connection closed with an error");
+            }
+        });
+    }
+}
+
+/// Binds `127.0.0.1:<port>`.
+pub async fn bind(port: u16) -> std::io::Result<TcpListener> {
+    TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port))).await
+}
