@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use chrono::Duration;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
-use subtle::{ConstantTimeEq, ConditionallySelectable};
+use subtle::{ConditionallySelectable, ConstantTimeEq};
 
 use crate::payment::CaptureMode;
 
@@ -48,9 +48,7 @@ pub struct SbpsAccount {
 
 impl SbpsAccount {
     pub fn api_user(&self) -> String {
-        self.api_user
-            .clone()
-            .unwrap_or_else(|| format!("{}{}", self.merchant_id, self.service_id))
+        self.api_user.clone().unwrap_or_else(|| format!("{}{}", self.merchant_id, self.service_id))
     }
     pub fn api_password(&self) -> &Secret {
         self.api_password.as_ref().unwrap_or(&self.hash_key)
@@ -115,10 +113,7 @@ impl Accounts {
     }
 
     pub fn get(&self, processing_account_id: &str) -> Option<&Account> {
-        self.accounts
-            .iter()
-            .find(|(a, _)| a.processing_account_id == processing_account_id)
-            .map(|(a, _)| a)
+        self.accounts.iter().find(|(a, _)| a.processing_account_id == processing_account_id).map(|(a, _)| a)
     }
 
     /// The account whose API key this is. Every account's hash is compared, in constant time,
@@ -214,9 +209,7 @@ impl Settings {
             AccountSource::Demo
         };
         let grace = match var("PENDING_GRACE_SECONDS") {
-            Some(s) => s
-                .parse::<u32>()
-                .map_err(|_| ConfigError::Invalid("PENDING_GRACE_SECONDS", s))?,
+            Some(s) => s.parse::<u32>().map_err(|_| ConfigError::Invalid("PENDING_GRACE_SECONDS", s))?,
             None => 30 * 60,
         };
         Ok(Settings { port, public_base_url, store, accounts, expiry_grace: Duration::seconds(i64::from(grace)) })
@@ -257,9 +250,9 @@ impl Settings {
                 );
                 Accounts::new(vec![demo_account(&self.public_base_url)])
             }
-            AccountSource::Secret(_) => Err(ConfigError::Accounts(
-                "ACCOUNTS_SECRET_ID needs the Secrets Manager loader".into(),
-            )),
+            AccountSource::Secret(_) => {
+                Err(ConfigError::Accounts("ACCOUNTS_SECRET_ID needs the Secrets Manager loader".into()))
+            }
         }
     }
 }

@@ -89,7 +89,9 @@ mod tests {
 
     #[test]
     fn refuses_anything_else() {
-        for bad in ["", "short", "27yiW9MgzBtwiodreuNOXk0rtI!", "27yiW9MgzBtwiodreuNOXk0rtIwX", "../../etc/passwd0000000000"] {
+        for bad in
+            ["", "short", "27yiW9MgzBtwiodreuNOXk0rtI!", "27yiW9MgzBtwiodreuNOXk0rtIwX", "../../etc/passwd0000000000"]
+        {
             assert!(bad.parse::<PaymentId>().is_err(), "{bad}");
         }
     }

@@ -241,7 +241,9 @@ pub fn validate(body: &Value, account: &Account, local: bool) -> Result<CreateRe
     };
 
     match (processing_account_id, merchant_reference, amount, return_url) {
-        (Some(processing_account_id), Some(merchant_reference), Some(amount), Some(return_url)) if errors.is_empty() => {
+        (Some(processing_account_id), Some(merchant_reference), Some(amount), Some(return_url))
+            if errors.is_empty() =>
+        {
             Ok(CreateRequest { processing_account_id, merchant_reference, amount, return_url })
         }
         _ => Err(ApiError::Invalid(errors)),

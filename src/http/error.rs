@@ -144,9 +144,9 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::DuplicateReference(id) => ApiError::DuplicateReference(id),
             StoreError::IdempotencyKeyTaken => ApiError::IdempotencyInProgress,
-            StoreError::VersionConflict => ApiError::OperationNotAllowed(
-                "The payment changed while this request was processed; retry it.".into(),
-            ),
+            StoreError::VersionConflict => {
+                ApiError::OperationNotAllowed("The payment changed while this request was processed; retry it.".into())
+            }
             StoreError::Invariant(detail) => {
                 tracing::error!(detail, "refused a write that breaks an invariant");
                 ApiError::Internal
@@ -163,7 +163,9 @@ impl From<StateError> for ApiError {
     fn from(e: StateError) -> Self {
         let text = e.to_string();
         match e {
-            StateError::AmountExceedsRemaining { .. } | StateError::NothingLeft => ApiError::AmountExceedsRemaining(text),
+            StateError::AmountExceedsRemaining { .. } | StateError::NothingLeft => {
+                ApiError::AmountExceedsRemaining(text)
+            }
             StateError::PartialRefundNotYetAvailable { .. } => ApiError::PartialRefundNotYetAvailable(text),
             StateError::RefundPeriodExpired => ApiError::RefundPeriodExpired(text),
             StateError::WrongStatus { .. }

@@ -39,9 +39,7 @@ pub struct PaymentIdLog(pub String);
 pub fn json_response(status: StatusCode, body: String) -> Response<Body> {
     let mut response = Response::new(Body::Text(body));
     *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     response
 }
 
@@ -63,12 +61,7 @@ pub async fn handle<S: Store>(app: &App<S>, req: Request, serves: Option<&[Funct
     let request_id = req
         .lambda_context_ref()
         .map(|c| c.request_id.clone())
-        .or_else(|| {
-            req.headers()
-                .get("x-request-id")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned)
-        })
+        .or_else(|| req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).map(str::to_owned))
         .unwrap_or_default();
     let route = routed.as_ref().map(Route::name).unwrap_or("unmatched");
     let created = response.extensions().get::<PaymentIdLog>().map(|p| p.0.as_str());
@@ -85,7 +78,12 @@ pub async fn handle<S: Store>(app: &App<S>, req: Request, serves: Option<&[Funct
     response
 }
 
-async fn dispatch<S: Store>(app: &App<S>, req: &Request, route: &Route, path: &str) -> Result<Response<Body>, ApiError> {
+async fn dispatch<S: Store>(
+    app: &App<S>,
+    req: &Request,
+    route: &Route,
+    path: &str,
+) -> Result<Response<Body>, ApiError> {
     let api_path = router::api_path(path).unwrap_or(path);
     match route {
         Route::CreatePayment => create::create(app, req, api_path).await,

@@ -16,11 +16,7 @@ pub const MAX_IDEMPOTENCY_KEY: usize = 255;
 
 /// The account whose `Authorization: Bearer <key>` this is.
 pub fn authenticate<'a>(req: &Request, accounts: &'a Accounts) -> Result<&'a Account, ApiError> {
-    let header = req
-        .headers()
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .ok_or(ApiError::Unauthorized)?;
+    let header = req.headers().get(AUTHORIZATION).and_then(|v| v.to_str().ok()).ok_or(ApiError::Unauthorized)?;
     let (scheme, key) = header.split_once(' ').ok_or(ApiError::Unauthorized)?;
     if !scheme.eq_ignore_ascii_case("bearer") || key.trim().is_empty() {
         return Err(ApiError::Unauthorized);
@@ -32,10 +28,7 @@ pub fn authenticate<'a>(req: &Request, accounts: &'a Accounts) -> Result<&'a Acc
 pub fn idempotency_key(req: &Request) -> Result<Option<String>, ApiError> {
     let Some(value) = req.headers().get("idempotency-key") else { return Ok(None) };
     let invalid = |message: &str| ApiError::Invalid(vec![FieldError::new("Idempotency-Key", message)]);
-    let key = value
-        .to_str()
-        .map_err(|_| invalid("must be printable ASCII"))?
-        .trim();
+    let key = value.to_str().map_err(|_| invalid("must be printable ASCII"))?.trim();
     if key.is_empty() {
         return Err(invalid("must not be empty"));
     }
@@ -57,11 +50,7 @@ pub fn json_body(req: &Request) -> Result<Option<Value>, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
     }
-    let content_type = req
-        .headers()
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
+    let content_type = req.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     let essence = content_type.split(';').next().unwrap_or("").trim();
     if !essence.eq_ignore_ascii_case("application/json") {
         return Err(ApiError::UnsupportedMediaType);

@@ -55,9 +55,7 @@ impl Route {
     /// The payment id in the path, if any.
     pub fn payment_id(&self) -> Option<&str> {
         match self {
-            Route::GetPayment { id } | Route::Capture { id } | Route::Cancel { id } | Route::Refund { id } => {
-                Some(id)
-            }
+            Route::GetPayment { id } | Route::Capture { id } | Route::Cancel { id } | Route::Refund { id } => Some(id),
             _ => None,
         }
     }
@@ -113,10 +111,7 @@ mod tests {
             assert_eq!(route(&Method::GET, &path), Ok(Route::GetPayment { id: id.into() }), "{path}");
         }
         assert_eq!(route(&Method::POST, "/v1/payments"), Ok(Route::CreatePayment));
-        assert_eq!(
-            route(&Method::POST, &format!("/v1/payments/{id}/refunds")),
-            Ok(Route::Refund { id: id.into() })
-        );
+        assert_eq!(route(&Method::POST, &format!("/v1/payments/{id}/refunds")), Ok(Route::Refund { id: id.into() }));
         assert_eq!(route(&Method::POST, "/v1/notifications/sbps"), Ok(Route::SbpsNotification));
     }
 

@@ -31,11 +31,7 @@ pub async fn get_payment<S: Store>(app: &App<S>, req: &Request, id: &str) -> Res
 
 pub async fn track_payment<S: Store>(app: &App<S>, track_id: &str) -> Result<Response<Body>, ApiError> {
     let track_id: TrackId = track_id.parse().map_err(|_| ApiError::PaymentNotFound)?;
-    let payment = app
-        .store
-        .payment_by_track(&track_id)
-        .await?
-        .ok_or(ApiError::PaymentNotFound)?;
+    let payment = app.store.payment_by_track(&track_id).await?.ok_or(ApiError::PaymentNotFound)?;
     let account = app.accounts.get(&payment.account_id).ok_or(ApiError::PaymentNotFound)?;
     let payment = refresh(app, payment).await?;
     let view = TrackView::new(&payment, account, &app.settings.notification_url());

@@ -180,10 +180,7 @@ impl Payment {
             return Err(format!("refunded {} exceeds captured {}", self.refunded, self.captured));
         }
         let succeeded = |kind: OperationKind| {
-            self.operations
-                .iter()
-                .filter(|op| op.kind == kind && op.status == OperationStatus::Succeeded)
-                .count()
+            self.operations.iter().filter(|op| op.kind == kind && op.status == OperationStatus::Succeeded).count()
         };
         if succeeded(OperationKind::Capture) > 1 || succeeded(OperationKind::Refund) > 1 {
             return Err("more than one capture or refund succeeded".into());
@@ -215,8 +212,7 @@ impl Payment {
 
     /// Expires a pending payment whose time is up; `None` when there is nothing to do.
     pub fn expire_if_due(&self, now: DateTime<Utc>) -> Option<Transition> {
-        self.is_due_for_expiry(now)
-            .then(|| self.transition(now, Status::Expired, "payment.expired", None, None))
+        self.is_due_for_expiry(now).then(|| self.transition(now, Status::Expired, "payment.expired", None, None))
     }
 
     /// SBPS's result notification said OK.
@@ -350,9 +346,7 @@ impl Payment {
             return Err(StateError::RefundPeriodExpired);
         }
         if !full && !calendar::partial_refund_available(sold_at, now) {
-            return Err(StateError::PartialRefundNotYetAvailable {
-                from: calendar::start_of_month_after(sold_at, 1),
-            });
+            return Err(StateError::PartialRefundNotYetAvailable { from: calendar::start_of_month_after(sold_at, 1) });
         }
         let call = ProviderCall::CancelOrRefund { amount: (!full).then_some(amount.value()) };
         Ok(self.begin(op_id, OperationKind::Refund, amount, full, Some(call), now))
@@ -368,12 +362,8 @@ impl Payment {
         let mut next = self.clone();
         match outcome {
             Outcome::Failed(reason) => {
-                let settled = Operation {
-                    status: OperationStatus::Failed,
-                    reason: Some(reason.clone()),
-                    updated_at: now,
-                    ..op
-                };
+                let settled =
+                    Operation { status: OperationStatus::Failed, reason: Some(reason.clone()), updated_at: now, ..op };
                 let status = self.status;
                 return Ok(next.transition(now, status, "operation.failed", Some(settled), Some(reason.code)));
             }
@@ -499,9 +489,7 @@ impl Payment {
     /// Whether an operation of `kind` matching `filter` already took (or may be taking) money.
     /// Failed operations do not count toward "once".
     fn has_taken(&self, kind: OperationKind, filter: impl Fn(&Operation) -> bool) -> bool {
-        self.operations
-            .iter()
-            .any(|op| op.kind == kind && op.status != OperationStatus::Failed && filter(op))
+        self.operations.iter().any(|op| op.kind == kind && op.status != OperationStatus::Failed && filter(op))
     }
 
     fn within(&self, requested: Option<Yen>, available: u32) -> Result<Yen, StateError> {

@@ -61,10 +61,7 @@ fn authorization_then_partial_capture_releases_the_rest() {
 fn a_full_capture_sends_no_amount() {
     let p = authorized(1000);
     let t = ok(p.begin_capture(OperationId::generate(), None, t0()));
-    assert_eq!(
-        t.operation.and_then(|o| o.provider_call),
-        Some(ProviderCall::Capture { amount: None })
-    );
+    assert_eq!(t.operation.and_then(|o| o.provider_call), Some(ProviderCall::Capture { amount: None }));
 }
 
 #[test]
@@ -76,10 +73,7 @@ fn a_capture_after_a_partial_cancel_sends_the_lower_amount() {
     let second = cancelled.payment.begin_cancel(OperationId::generate(), Some(yen(100)), t0());
     assert_eq!(second, Err(StateError::OnceOnly { kind: OperationKind::Cancel }));
     let capture = ok(cancelled.payment.begin_capture(OperationId::generate(), None, t0()));
-    assert_eq!(
-        capture.operation.and_then(|o| o.provider_call),
-        Some(ProviderCall::Capture { amount: Some(700) })
-    );
+    assert_eq!(capture.operation.and_then(|o| o.provider_call), Some(ProviderCall::Capture { amount: Some(700) }));
 }
 
 #[test]
@@ -158,10 +152,7 @@ fn partial_refunds_wait_for_the_next_month_in_japan() {
     );
     // 2027-02-01 00:00 JST: too late.
     let february = Utc.with_ymd_and_hms(2027, 1, 31, 15, 0, 0).single().unwrap_or_default();
-    assert_eq!(
-        captured.begin_refund(OperationId::generate(), None, february),
-        Err(StateError::RefundPeriodExpired)
-    );
+    assert_eq!(captured.begin_refund(OperationId::generate(), None, february), Err(StateError::RefundPeriodExpired));
 }
 
 #[test]
@@ -202,7 +193,7 @@ fn command() -> impl Strategy<Value = Command> {
 }
 
 fn run(p: &Payment, cmd: &Command, now: DateTime<Utc>) -> Option<Result<Transition, StateError>> {
-    let amount = |a: &Option<u64>| a.map(|v| yen(v));
+    let amount = |a: &Option<u64>| a.map(yen);
     let pending = p.pending_operation().map(|o| o.id.clone());
     Some(match cmd {
         Command::Authorize => p.authorize("00000616307348".into(), None, now),

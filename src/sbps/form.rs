@@ -70,8 +70,8 @@ mod tests {
 
     #[test]
     fn decodes_shift_jis_and_plus() {
-        let fields = decode_shift_jis_form(b"item_name=%8Cp%91%B1%89%DB%8B%E0&item_id=Item+ID&free1=&flag")
-            .unwrap_or_default();
+        let fields =
+            decode_shift_jis_form(b"item_name=%8Cp%91%B1%89%DB%8B%E0&item_id=Item+ID&free1=&flag").unwrap_or_default();
         assert_eq!(fields.get("item_name").map(String::as_str), Some("継続課金"));
         assert_eq!(fields.get("item_id").map(String::as_str), Some("Item ID"));
         assert_eq!(fields.get("free1").map(String::as_str), Some(""));

@@ -57,14 +57,8 @@ mod tests {
     /// Spec §4.4 vector 2: a real sandbox `ST02-00303-101` request, Shift_JIS bytes.
     #[test]
     fn reproduces_the_recorded_api_request_checksum() {
-        let values = [
-            "30132",
-            "002",
-            "B30132002ST010011110100361052482",
-            "00000616307348",
-            "20171127193708",
-            "20171127193715",
-        ];
+        let values =
+            ["30132", "002", "B30132002ST010011110100361052482", "00000616307348", "20171127193708", "20171127193715"];
         let key = "8435dbd48f2249807ec216c3d5ecab714264cc4a";
         assert_eq!(
             sps_hashcode(values, key, Charset::ShiftJis).as_deref(),

@@ -94,13 +94,7 @@ pub fn purchase_form(req: &PurchaseRequest<'_>, hash_key: &str) -> Result<Vec<(&
 
 /// The A01-1 checksum of a set of named fields (lower-case hex).
 pub fn purchase_hashcode<N: AsRef<str>, V: AsRef<str>>(fields: &[(N, V)], hash_key: &str) -> Result<String, HashError> {
-    let value_of = |name: &str| {
-        fields
-            .iter()
-            .find(|(n, _)| n.as_ref() == name)
-            .map(|(_, v)| v.as_ref())
-            .unwrap_or("")
-    };
+    let value_of = |name: &str| fields.iter().find(|(n, _)| n.as_ref() == name).map(|(_, v)| v.as_ref()).unwrap_or("");
     sps_hashcode(PURCHASE_HASH_ORDER.iter().map(|name| value_of(name)), hash_key, Charset::Utf8)
 }
 

@@ -46,9 +46,7 @@ pub const RESULT_HASH_ORDER: &[&str] = &[
 /// The checksum (lower-case hex) of decoded notification fields; `charset` is UTF-8 for the
 /// server notification, Shift_JIS for the browser return.
 pub fn result_hashcode(fields: &BTreeMap<String, String>, hash_key: &str, charset: Charset) -> Option<String> {
-    let values = RESULT_HASH_ORDER
-        .iter()
-        .map(|name| fields.get(*name).map(String::as_str).unwrap_or(""));
+    let values = RESULT_HASH_ORDER.iter().map(|name| fields.get(*name).map(String::as_str).unwrap_or(""));
     sps_hashcode(values, hash_key, charset).ok()
 }
 

@@ -94,8 +94,7 @@ pub trait Store: Send + Sync + 'static {
     fn payment(&self, id: &PaymentId) -> impl Future<Output = Result<Option<Payment>, StoreError>> + Send;
 
     /// The payment a tracking id points to.
-    fn payment_by_track(&self, track_id: &TrackId)
-    -> impl Future<Output = Result<Option<Payment>, StoreError>> + Send;
+    fn payment_by_track(&self, track_id: &TrackId) -> impl Future<Output = Result<Option<Payment>, StoreError>> + Send;
 
     /// Applies a transition if the stored version is still `transition.expected_version()`,
     /// writing `idempotency` (if any) in the same write.

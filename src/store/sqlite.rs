@@ -105,15 +105,11 @@ impl SqliteStore {
 }
 
 fn load_payment(conn: &Connection, id: &str) -> Result<Option<Payment>, StoreError> {
-    let doc: Option<String> = conn
-        .query_row("SELECT doc FROM payments WHERE id = ?1", [id], |r| r.get(0))
-        .optional()
-        .map_err(unavailable)?;
+    let doc: Option<String> =
+        conn.query_row("SELECT doc FROM payments WHERE id = ?1", [id], |r| r.get(0)).optional().map_err(unavailable)?;
     let Some(doc) = doc else { return Ok(None) };
     let mut payment: Payment = from_json(&doc)?;
-    let mut stmt = conn
-        .prepare("SELECT doc FROM operations WHERE payment_id = ?1")
-        .map_err(unavailable)?;
+    let mut stmt = conn.prepare("SELECT doc FROM operations WHERE payment_id = ?1").map_err(unavailable)?;
     let docs = stmt
         .query_map([id], |r| r.get::<_, String>(0))
         .map_err(unavailable)?
@@ -169,9 +165,7 @@ impl Store for SqliteStore {
         record.payment.check_invariants().map_err(StoreError::Invariant)?;
         let record = record.clone();
         self.with(move |conn| {
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(unavailable)?;
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(unavailable)?;
             let p = &record.payment;
             if let Some(idem) = &record.idempotency
                 && live_idempotency(&tx, &idem.account_id, &idem.key, now)?.is_some()
@@ -223,11 +217,9 @@ impl Store for SqliteStore {
         let track_id = track_id.clone();
         self.with(move |conn| {
             let id: Option<String> = conn
-                .query_row(
-                    "SELECT payment_id FROM track_pointers WHERE track_id = ?1",
-                    [track_id.as_str()],
-                    |r| r.get(0),
-                )
+                .query_row("SELECT payment_id FROM track_pointers WHERE track_id = ?1", [track_id.as_str()], |r| {
+                    r.get(0)
+                })
                 .optional()
                 .map_err(unavailable)?;
             match id {
@@ -303,9 +295,7 @@ impl Store for SqliteStore {
         let record = record.clone();
         let expected = expected.cloned();
         self.with(move |conn| {
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(unavailable)?;
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(unavailable)?;
             let current = live_idempotency(&tx, &record.account_id, &record.key, now)?;
             let as_expected = match (&current, &expected) {
                 (None, None) => true,
@@ -324,9 +314,8 @@ impl Store for SqliteStore {
     async fn audit_events(&self, id: &PaymentId) -> Result<Vec<AuditEvent>, StoreError> {
         let id = id.clone();
         self.with(move |conn| {
-            let mut stmt = conn
-                .prepare("SELECT doc FROM events WHERE payment_id = ?1 ORDER BY seq")
-                .map_err(unavailable)?;
+            let mut stmt =
+                conn.prepare("SELECT doc FROM events WHERE payment_id = ?1 ORDER BY seq").map_err(unavailable)?;
             let docs = stmt
                 .query_map([id.as_str()], |r| r.get::<_, String>(0))
                 .map_err(unavailable)?

@@ -1,0 +1,138 @@
+//! Shared test wiring: an app on a given store with a manual clock, and request builders.
+#![allow(dead_code)]
+
+use chrono::{DateTime, TimeZone, Utc};
+use kantan::clock::Clock;
+use kantan::config::{Account, Accounts, Settings, demo_account};
+use kantan::http::{App, handle};
+use kantan::metrics::Metrics;
+use kantan::store::{SqliteStore, Store};
+use lambda_http::{Body, Request, Response};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+pub const DEMO_KEY: &str = "sk_local_demo";
+pub const OTHER_KEY: &str = "sk_other_account";
+pub const OTHER_ACCOUNT: &str = "2HdOtherAccount000000000000";
+
+/// 2026-11-10 12:00 JST.
+pub fn start() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 10, 3, 0, 0).single().expect("valid time")
+}
+
+pub fn settings() -> Settings {
+    Settings::from_lookup(|_| None).expect("default settings")
+}
+
+pub fn other_account() -> Account {
+    let mut a = demo_account("http://127.0.0.1:3000");
+    a.processing_account_id = OTHER_ACCOUNT.into();
+    a.api_key_sha256 = hex::encode(Sha256::digest(OTHER_KEY.as_bytes()));
+    a.sbps.merchant_id = "88888".into();
+    a
+}
+
+pub fn app_on<S: Store>(store: S) -> App<S> {
+    let settings = settings();
+    let accounts = Accounts::new(vec![demo_account(&settings.public_base_url), other_account()]).expect("accounts");
+    App { store, accounts, settings, clock: Clock::manual(start()), metrics: Metrics { silent: true } }
+}
+
+pub fn app() -> App<SqliteStore> {
+    app_on(SqliteStore::in_memory().expect("in-memory store"))
+}
+
+pub fn seed_body(reference: &str) -> Value {
+    json!({
+        "processingAccountId": "2HdN2jq6XWmlkhqRC2gDTNYCvNH",
+        "merchantReference": reference,
+        "amount": {"value": 200, "currency": "jpy"},
+        "paymentMethod": {
+            "type": "au_kantan_kessai",
+            "auKantanKessai": {"returnUrl": "https://merchant.site/complete-payment"}
+        }
+    })
+}
+
+pub struct Call<'a> {
+    pub method: &'a str,
+    pub path: &'a str,
+    pub key: Option<&'a str>,
+    pub idempotency_key: Option<&'a str>,
+    pub content_type: Option<&'a str>,
+    pub body: Vec<u8>,
+}
+
+impl<'a> Call<'a> {
+    pub fn get(path: &'a str) -> Self {
+        Call { method: "GET", path, key: Some(DEMO_KEY), idempotency_key: None, content_type: None, body: vec![] }
+    }
+    pub fn post(path: &'a str, body: &Value) -> Self {
+        Call {
+            method: "POST",
+            path,
+            key: Some(DEMO_KEY),
+            idempotency_key: None,
+            content_type: Some("application/json"),
+            body: serde_json::to_vec(body).expect("json"),
+        }
+    }
+    pub fn key(mut self, key: Option<&'a str>) -> Self {
+        self.key = key;
+        self
+    }
+    pub fn idempotency(mut self, key: &'a str) -> Self {
+        self.idempotency_key = Some(key);
+        self
+    }
+    pub fn raw(mut self, body: &[u8]) -> Self {
+        self.body = body.to_vec();
+        self
+    }
+    pub fn content_type(mut self, ct: Option<&'a str>) -> Self {
+        self.content_type = ct;
+        self
+    }
+    pub fn request(&self) -> Request {
+        let mut b = lambda_http::http::Request::builder().method(self.method).uri(self.path);
+        if let Some(k) = self.key {
+            b = b.header("authorization", format!("Bearer {k}"));
+        }
+        if let Some(k) = self.idempotency_key {
+            b = b.header("idempotency-key", k);
+        }
+        if let Some(ct) = self.content_type {
+            b = b.header("content-type", ct);
+        }
+        let body = if self.body.is_empty() { Body::Empty } else { Body::Binary(self.body.clone()) };
+        b.body(body).expect("request")
+    }
+}
+
+pub struct Answer {
+    pub status: u16,
+    pub text: String,
+    pub response: Response<Body>,
+}
+
+impl Answer {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.text).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text))
+    }
+    pub fn code(&self) -> String {
+        self.json()["reason"]["code"].as_str().unwrap_or_default().to_owned()
+    }
+}
+
+pub async fn send<S: Store>(app: &App<S>, call: Call<'_>) -> Answer {
+    let response = handle(app, call.request(), None).await;
+    let text = String::from_utf8(response.body().as_ref().to_vec()).expect("utf-8 body");
+    Answer { status: response.status().as_u16(), text, response }
+}
+
+/// Creates the seed payment with `reference`; answers its JSON.
+pub async fn create<S: Store>(app: &App<S>, reference: &str) -> Value {
+    let a = send(app, Call::post("/v1/payments", &seed_body(reference))).await;
+    assert_eq!(a.status, 201, "{}", a.text);
+    a.json()
+}

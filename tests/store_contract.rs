@@ -1,0 +1,200 @@
+//! The store contract of DESIGN §5, written once and run against every adapter.
+
+mod common;
+
+use chrono::Duration;
+use common::start;
+use kantan::ids::{OperationId, PaymentId, TrackId};
+use kantan::money::Yen;
+use kantan::payment::{CaptureMode, NewPayment, Outcome, Payment, Status};
+use kantan::store::{
+    IdempotencyRecord, IdempotencyState, NewPaymentRecord, SqliteStore, Store, StoreError, StoredResponse,
+};
+
+fn new_record(account: &str, reference: &str, key: Option<&str>) -> NewPaymentRecord {
+    let (payment, event) = Payment::create(
+        NewPayment {
+            id: PaymentId::generate(),
+            account_id: account.into(),
+            merchant_reference: reference.into(),
+            track_id: TrackId::generate(),
+            amount: Yen::new(1000).expect("yen"),
+            return_url: "https://merchant.site/done".into(),
+            capture_mode: CaptureMode::Manual,
+            limit_second: 600,
+            expiry_grace: Duration::minutes(30),
+        },
+        start(),
+    );
+    NewPaymentRecord { idempotency: key.map(|k| idem(account, k, "hash-1")), payment, event }
+}
+
+fn idem(account: &str, key: &str, hash: &str) -> IdempotencyRecord {
+    IdempotencyRecord {
+        account_id: account.into(),
+        key: key.into(),
+        request_hash: hash.into(),
+        state: IdempotencyState::Completed,
+        response: Some(StoredResponse { status: 201, body: "{\"id\":1}".into() }),
+        payment_id: None,
+        operation_id: None,
+        locked_until: None,
+        expires_at: start() + Duration::hours(24),
+    }
+}
+
+pub async fn create_then_read_back<S: Store>(store: S) {
+    let r = new_record("acct", "ref-1", Some("k1"));
+    store.create_payment(&r, start()).await.expect("create");
+    let read = store.payment(&r.payment.id).await.expect("read").expect("present");
+    assert_eq!(read, r.payment);
+    let by_track = store.payment_by_track(&r.payment.track_id).await.expect("read").expect("present");
+    assert_eq!(by_track.id, r.payment.id);
+    assert_eq!(store.idempotency("acct", "k1", start()).await.expect("idem"), r.idempotency);
+    let events = store.audit_events(&r.payment.id).await.expect("events");
+    assert_eq!(events, vec![r.event.clone()]);
+    assert!(store.payment(&PaymentId::generate()).await.expect("read").is_none());
+    assert!(store.payment_by_track(&TrackId::generate()).await.expect("read").is_none());
+}
+
+pub async fn duplicate_reference_writes_nothing<S: Store>(store: S) {
+    let first = new_record("acct", "ref-1", None);
+    store.create_payment(&first, start()).await.expect("create");
+    let second = new_record("acct", "ref-1", Some("k2"));
+    assert_eq!(
+        store.create_payment(&second, start()).await,
+        Err(StoreError::DuplicateReference(first.payment.id.clone()))
+    );
+    assert!(store.payment(&second.payment.id).await.expect("read").is_none());
+    assert!(store.payment_by_track(&second.payment.track_id).await.expect("read").is_none());
+    assert!(store.idempotency("acct", "k2", start()).await.expect("idem").is_none());
+    // Another account has its own references.
+    store.create_payment(&new_record("other", "ref-1", None), start()).await.expect("create");
+}
+
+pub async fn taken_idempotency_key_writes_nothing<S: Store>(store: S) {
+    store.create_payment(&new_record("acct", "ref-1", Some("k1")), start()).await.expect("create");
+    let second = new_record("acct", "ref-2", Some("k1"));
+    assert_eq!(store.create_payment(&second, start()).await, Err(StoreError::IdempotencyKeyTaken));
+    assert!(store.payment(&second.payment.id).await.expect("read").is_none());
+    // ref-2 is still free.
+    store.create_payment(&new_record("acct", "ref-2", None), start()).await.expect("create");
+    // An expired record is absent: the key may be used again.
+    let later = start() + Duration::hours(25);
+    assert!(store.idempotency("acct", "k1", later).await.expect("idem").is_none());
+    let mut third = new_record("acct", "ref-3", Some("k1"));
+    if let Some(i) = third.idempotency.as_mut() {
+        i.expires_at = later + Duration::hours(24);
+    }
+    store.create_payment(&third, later).await.expect("create over an expired key");
+}
+
+pub async fn changes_are_conditioned_on_version<S: Store>(store: S) {
+    let r = new_record("acct", "ref-1", None);
+    store.create_payment(&r, start()).await.expect("create");
+    let authorized = r.payment.authorize("00000616307348".into(), None, start()).expect("authorize");
+    store.apply(&authorized, None).await.expect("apply");
+    // The same transition again is stale.
+    assert_eq!(store.apply(&authorized, None).await, Err(StoreError::VersionConflict));
+    // So is a different change made from the old version.
+    let declined = r.payment.decline(Some("x".into()), start()).expect("decline");
+    assert_eq!(store.apply(&declined, None).await, Err(StoreError::VersionConflict));
+    let read = store.payment(&r.payment.id).await.expect("read").expect("present");
+    assert_eq!(read.status, Status::Authorized);
+    assert_eq!(read.version, 2);
+}
+
+pub async fn operations_and_events_are_written_with_the_payment<S: Store>(store: S) {
+    let r = new_record("acct", "ref-1", None);
+    store.create_payment(&r, start()).await.expect("create");
+    let t = r.payment.authorize("00000616307348".into(), None, start()).expect("authorize");
+    store.apply(&t, None).await.expect("apply");
+    let begun =
+        t.payment.begin_capture(OperationId::generate(), Some(Yen::new(600).expect("yen")), start()).expect("capture");
+    let key = idem("acct", "cap-1", "h");
+    store.apply(&begun, Some(&key)).await.expect("apply");
+    let op_id = begun.operation.as_ref().map(|o| o.id.clone()).expect("op");
+    let settled = begun.payment.settle(&op_id, Outcome::Succeeded, start()).expect("settle");
+    store.apply(&settled, None).await.expect("apply");
+
+    let read = store.payment(&r.payment.id).await.expect("read").expect("present");
+    assert_eq!(read, settled.payment);
+    assert_eq!(read.operations.len(), 1);
+    assert_eq!(read.captured, 600);
+    let kinds: Vec<String> =
+        store.audit_events(&r.payment.id).await.expect("events").into_iter().map(|e| e.kind).collect();
+    assert_eq!(kinds, ["payment.created", "payment.authorized", "operation.requested", "payment.captured"]);
+    assert_eq!(store.idempotency("acct", "cap-1", start()).await.expect("idem"), Some(key));
+}
+
+pub async fn ending_without_money_releases_the_reference<S: Store>(store: S) {
+    let r = new_record("acct", "ref-1", None);
+    store.create_payment(&r, start()).await.expect("create");
+    let expired = r.payment.expire_if_due(start() + Duration::hours(1)).expect("due");
+    store.apply(&expired, None).await.expect("apply");
+    store.create_payment(&new_record("acct", "ref-1", None), start()).await.expect("reference released");
+}
+
+pub async fn invariant_breaking_writes_are_refused<S: Store>(store: S) {
+    let r = new_record("acct", "ref-1", None);
+    store.create_payment(&r, start()).await.expect("create");
+    let mut t = r.payment.authorize("1".into(), None, start()).expect("authorize");
+    t.payment.captured = 2000;
+    assert!(matches!(store.apply(&t, None).await, Err(StoreError::Invariant(_))));
+    assert_eq!(store.payment(&r.payment.id).await.expect("read").expect("present").version, 1);
+}
+
+pub async fn idempotency_records_are_claimed_once<S: Store>(store: S) {
+    let mut claim = idem("acct", "k", "h");
+    claim.state = IdempotencyState::InProgress;
+    claim.response = None;
+    claim.locked_until = Some(start() + Duration::seconds(30));
+    store.put_idempotency(&claim, None, start()).await.expect("claim");
+    assert_eq!(store.put_idempotency(&claim, None, start()).await, Err(StoreError::IdempotencyKeyTaken));
+    let done = idem("acct", "k", "h");
+    store.put_idempotency(&done, Some(&claim), start()).await.expect("complete");
+    assert_eq!(store.put_idempotency(&done, Some(&claim), start()).await, Err(StoreError::IdempotencyKeyTaken));
+    assert_eq!(store.idempotency("acct", "k", start()).await.expect("read"), Some(done));
+}
+
+macro_rules! contract {
+    ($adapter:ident, $make:expr) => {
+        mod $adapter {
+            use super::*;
+            #[tokio::test]
+            async fn create_then_read_back() {
+                super::create_then_read_back($make).await
+            }
+            #[tokio::test]
+            async fn duplicate_reference_writes_nothing() {
+                super::duplicate_reference_writes_nothing($make).await
+            }
+            #[tokio::test]
+            async fn taken_idempotency_key_writes_nothing() {
+                super::taken_idempotency_key_writes_nothing($make).await
+            }
+            #[tokio::test]
+            async fn changes_are_conditioned_on_version() {
+                super::changes_are_conditioned_on_version($make).await
+            }
+            #[tokio::test]
+            async fn operations_and_events_are_written_with_the_payment() {
+                super::operations_and_events_are_written_with_the_payment($make).await
+            }
+            #[tokio::test]
+            async fn ending_without_money_releases_the_reference() {
+                super::ending_without_money_releases_the_reference($make).await
+            }
+            #[tokio::test]
+            async fn invariant_breaking_writes_are_refused() {
+                super::invariant_breaking_writes_are_refused($make).await
+            }
+            #[tokio::test]
+            async fn idempotency_records_are_claimed_once() {
+                super::idempotency_records_are_claimed_once($make).await
+            }
+        }
+    };
+}
+
+contract!(sqlite, SqliteStore::in_memory().expect("store"));
