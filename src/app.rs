@@ -10,6 +10,7 @@ use crate::clock::Clock;
 use crate::config::{Settings, StoreConfig};
 use crate::http::{App, Function, handle};
 use crate::metrics::Metrics;
+use crate::sbps::api::SbpsClient;
 use crate::store::SqliteStore;
 
 pub type Error = Box<dyn std::error::Error + Send + Sync>;
@@ -37,7 +38,9 @@ pub async fn app_from_env() -> Result<App<SqliteStore>, Error> {
             return Err(format!("TABLE_NAME={table}: the DynamoDB store is not available in this build").into());
         }
     };
-    Ok(App { store, accounts, settings, clock: Clock::system(), metrics: Metrics::default() })
+    let metrics = Metrics::default();
+    let sbps = SbpsClient::new(settings.sbps_connect_timeout, settings.sbps_timeout, metrics.clone())?;
+    Ok(App { store, accounts, settings, clock: Clock::system(), metrics, sbps })
 }
 
 /// Runs a Lambda function serving `functions`' routes.

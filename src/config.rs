@@ -118,6 +118,18 @@ impl Accounts {
 
     /// The account whose API key this is. Every account's hash is compared, in constant time,
     /// so the time taken says nothing about which account (if any) matched.
+    /// The account of an SBPS merchant_id + service_id.
+    pub fn by_sbps_service(&self, merchant_id: &str, service_id: &str) -> Option<&Account> {
+        self.accounts
+            .iter()
+            .map(|(a, _)| a)
+            .find(|a| a.sbps.merchant_id == merchant_id && a.sbps.service_id == service_id)
+    }
+
+    pub fn all(&self) -> impl Iterator<Item = &Account> {
+        self.accounts.iter().map(|(a, _)| a)
+    }
+
     pub fn authenticate(&self, api_key: &str) -> Option<&Account> {
         let presented: [u8; 32] = Sha256::digest(api_key.as_bytes()).into();
         let mut found = u32::MAX;
@@ -178,6 +190,9 @@ pub struct Settings {
     pub accounts: AccountSource,
     /// Time a pending payment keeps after `request_date + limit_second` before it expires.
     pub expiry_grace: Duration,
+    /// SBPS API timeouts: to connect, and for the whole call.
+    pub sbps_connect_timeout: std::time::Duration,
+    pub sbps_timeout: std::time::Duration,
 }
 
 impl Settings {
@@ -212,7 +227,21 @@ impl Settings {
             Some(s) => s.parse::<u32>().map_err(|_| ConfigError::Invalid("PENDING_GRACE_SECONDS", s))?,
             None => 30 * 60,
         };
-        Ok(Settings { port, public_base_url, store, accounts, expiry_grace: Duration::seconds(i64::from(grace)) })
+        let millis = |name: &'static str, default: u64| match var(name) {
+            Some(s) => {
+                s.parse::<u64>().map(std::time::Duration::from_millis).map_err(|_| ConfigError::Invalid(name, s))
+            }
+            None => Ok(std::time::Duration::from_millis(default)),
+        };
+        Ok(Settings {
+            port,
+            public_base_url,
+            store,
+            accounts,
+            expiry_grace: Duration::seconds(i64::from(grace)),
+            sbps_connect_timeout: millis("SBPS_CONNECT_TIMEOUT_MS", 3_000)?,
+            sbps_timeout: millis("SBPS_TIMEOUT_MS", 15_000)?,
+        })
     }
 
     pub fn from_env() -> Result<Self, ConfigError> {

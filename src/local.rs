@@ -1,7 +1,6 @@
 //! The local server: every route on one port, running the very handler the Lambda functions
 //! run, on the embedded store.
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -16,6 +15,7 @@ use tokio::net::TcpListener;
 
 use crate::http::request::MAX_BODY_BYTES;
 use crate::http::{ApiError, App, handle};
+use crate::sbps::sandbox::{ResetConnection, Sandbox};
 use crate::store::Store;
 
 /// Converts a hyper request to the `lambda_http` request the handlers take.
@@ -42,20 +42,44 @@ fn from_lambda(resp: lambda_http::Response<Body>) -> hyper::Response<Full<Bytes>
     hyper::Response::from_parts(parts, Full::new(bytes))
 }
 
-/// Serves `app` on `listener` until the process ends.
-pub async fn serve<S: Store>(app: Arc<App<S>>, listener: TcpListener) -> std::io::Result<()> {
+/// The connection was dropped on purpose (a sandbox fault).
+#[derive(Debug)]
+struct Dropped;
+
+impl std::fmt::Display for Dropped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("connection dropped by a sandbox fault")
+    }
+}
+
+impl std::error::Error for Dropped {}
+
+/// Serves `app` (and the SBPS sandbox under `/sandbox/sbps/`, if given) on `listener` until
+/// the process ends.
+pub async fn serve<S: Store>(
+    app: Arc<App<S>>,
+    sandbox: Option<Arc<Sandbox>>,
+    listener: TcpListener,
+) -> std::io::Result<()> {
     loop {
         let (stream, _) = listener.accept().await?;
         let app = Arc::clone(&app);
+        let sandbox = sandbox.clone();
         tokio::spawn(async move {
-            let service = service_fn(move |req| {
+            let service = service_fn(move |req: hyper::Request<Incoming>| {
                 let app = Arc::clone(&app);
+                let sandbox = sandbox.clone();
                 async move {
-                    let response = match to_lambda(req).await {
-                        Ok(req) => handle(&app, req, None).await,
-                        Err(e) => e.into_response(),
+                    let to_sandbox = req.uri().path().starts_with("/sandbox/");
+                    let response = match (to_lambda(req).await, sandbox) {
+                        (Ok(req), Some(sandbox)) if to_sandbox => sandbox.handle(req).await,
+                        (Ok(req), _) => handle(&app, req, None).await,
+                        (Err(e), _) => e.into_response(),
                     };
-                    Ok::<_, Infallible>(from_lambda(response))
+                    if response.extensions().get::<ResetConnection>().is_some() {
+                        return Err(Dropped);
+                    }
+                    Ok(from_lambda(response))
                 }
             });
             if let Err(e) = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await {

@@ -11,7 +11,7 @@ async fn start_server(path: &std::path::Path) -> (String, tokio::task::JoinHandl
     let app = Arc::new(app_on(SqliteStore::open(path).expect("open")));
     let listener = kantan::local::bind(0).await.expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
-    (base, tokio::spawn(kantan::local::serve(app, listener)))
+    (base, tokio::spawn(kantan::local::serve(app, None, listener)))
 }
 
 #[tokio::test]

@@ -11,7 +11,7 @@ use super::views::CreatedPayment;
 use super::{App, json_response};
 use crate::config::{Account, is_loopback_host};
 use crate::ids::{PaymentId, TrackId};
-use crate::money::{MAX_YEN, Yen};
+use crate::money::Yen;
 use crate::payment::{NewPayment, Payment};
 use crate::sbps::purchase::{LIMIT_SECOND, MAX_URL_LEN};
 use crate::store::{NewPaymentRecord, Store, StoreError};
@@ -97,11 +97,17 @@ pub async fn create<S: Store>(app: &App<S>, req: &Request, api_path: &str) -> Re
 
 /// Checks every field, collecting all problems at once.
 pub fn validate(body: &Value, account: &Account, local: bool) -> Result<CreateRequest, ApiError> {
-    let mut errors = Vec::new();
-    let mut fail = |field: &str, message: &str| errors.push(FieldError::new(field, message));
     let Some(obj) = body.as_object() else {
         return Err(ApiError::Invalid(vec![FieldError::new("", "the body must be a JSON object")]));
     };
+    let (amount, mut errors) = match obj.get("amount") {
+        Some(value) => match super::request::amount(value, "amount") {
+            Ok(yen) => (Some(yen), Vec::new()),
+            Err(es) => (None, es),
+        },
+        None => (None, vec![FieldError::new("amount", "is required")]),
+    };
+    let mut fail = |field: &str, message: &str| errors.push(FieldError::new(field, message));
 
     let processing_account_id = match obj.get("processingAccountId") {
         Some(Value::String(id)) if *id == account.processing_account_id => Some(id.clone()),
@@ -138,57 +144,6 @@ pub fn validate(body: &Value, account: &Account, local: bool) -> Result<CreateRe
         }
         None => {
             fail("merchantReference", "is required");
-            None
-        }
-    };
-
-    let amount = match obj.get("amount") {
-        Some(Value::Object(amount)) => {
-            let value = match amount.get("value") {
-                Some(Value::Number(n)) => match (n.as_u64(), n.as_i64()) {
-                    (Some(v), _) => match Yen::new(v) {
-                        Ok(yen) => Some(yen),
-                        Err(_) if v == 0 => {
-                            fail("amount.value", "must be at least 1");
-                            None
-                        }
-                        Err(_) => {
-                            fail("amount.value", &format!("must be at most {MAX_YEN}"));
-                            None
-                        }
-                    },
-                    (None, Some(_)) => {
-                        fail("amount.value", "must be at least 1");
-                        None
-                    }
-                    _ => {
-                        fail("amount.value", "must be a whole number of yen");
-                        None
-                    }
-                },
-                Some(_) => {
-                    fail("amount.value", "must be a number (whole yen)");
-                    None
-                }
-                None => {
-                    fail("amount.value", "is required");
-                    None
-                }
-            };
-            match amount.get("currency") {
-                Some(Value::String(c)) if c.eq_ignore_ascii_case("jpy") => {}
-                Some(Value::String(_)) => fail("amount.currency", "only jpy is supported"),
-                Some(_) => fail("amount.currency", "must be a string"),
-                None => fail("amount.currency", "is required"),
-            }
-            value
-        }
-        Some(_) => {
-            fail("amount", "must be an object with value and currency");
-            None
-        }
-        None => {
-            fail("amount", "is required");
             None
         }
     };

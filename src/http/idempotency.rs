@@ -7,6 +7,7 @@ use lambda_http::http::StatusCode;
 use lambda_http::{Body, Response};
 
 use super::error::ApiError;
+use crate::ids::{OperationId, PaymentId};
 use crate::store::{IdempotencyRecord, IdempotencyState, StoredResponse};
 
 /// How long a key is remembered.
@@ -21,6 +22,27 @@ pub struct Presented {
 }
 
 impl Presented {
+    /// The claim of a request that started operation `operation_id` and is calling SBPS.
+    pub fn in_progress(
+        &self,
+        payment_id: &PaymentId,
+        operation_id: &OperationId,
+        locked_until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> IdempotencyRecord {
+        IdempotencyRecord {
+            account_id: self.account_id.clone(),
+            key: self.key.clone(),
+            request_hash: self.request_hash.clone(),
+            state: IdempotencyState::InProgress,
+            response: None,
+            payment_id: Some(payment_id.clone()),
+            operation_id: Some(operation_id.clone()),
+            locked_until: Some(locked_until),
+            expires_at: now + KEY_TTL,
+        }
+    }
+
     /// The record of a request that completed with `status` and `body`.
     pub fn completed(&self, status: StatusCode, body: &str, now: DateTime<Utc>) -> IdempotencyRecord {
         IdempotencyRecord {

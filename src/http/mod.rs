@@ -4,6 +4,8 @@
 pub mod create;
 pub mod error;
 pub mod idempotency;
+pub mod notify;
+pub mod operations;
 pub mod request;
 pub mod router;
 pub mod track;
@@ -18,6 +20,8 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use crate::clock::Clock;
 use crate::config::{Accounts, Settings};
 use crate::metrics::Metrics;
+use crate::payment::OperationKind;
+use crate::sbps::api::SbpsClient;
 use crate::store::Store;
 
 pub use error::ApiError;
@@ -30,6 +34,7 @@ pub struct App<S> {
     pub settings: Settings,
     pub clock: Clock,
     pub metrics: Metrics,
+    pub sbps: SbpsClient,
 }
 
 /// The id of a payment a handler created, for the request's log line.
@@ -89,8 +94,9 @@ async fn dispatch<S: Store>(
         Route::CreatePayment => create::create(app, req, api_path).await,
         Route::GetPayment { id } => track::get_payment(app, req, id).await,
         Route::TrackPayment { track_id } => track::track_payment(app, track_id).await,
-        Route::Capture { .. } | Route::Cancel { .. } | Route::Refund { .. } | Route::SbpsNotification => {
-            Err(ApiError::RouteNotFound)
-        }
+        Route::Capture { id } => operations::operate(app, req, api_path, id, OperationKind::Capture).await,
+        Route::Cancel { id } => operations::operate(app, req, api_path, id, OperationKind::Cancel).await,
+        Route::Refund { id } => operations::operate(app, req, api_path, id, OperationKind::Refund).await,
+        Route::SbpsNotification => Ok(notify::notify(app, req).await),
     }
 }

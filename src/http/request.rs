@@ -8,6 +8,7 @@ use sha2::{Digest, Sha256};
 
 use super::error::{ApiError, FieldError};
 use crate::config::{Account, Accounts};
+use crate::money::{MAX_YEN, Yen};
 
 /// Bodies larger than this are refused (413) before they are parsed.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -74,4 +75,55 @@ pub fn request_hash(method: &str, api_path: &str, body: &[u8]) -> String {
     h.update(b"\n");
     h.update(body);
     hex::encode(h.finalize())
+}
+
+/// An amount object `{"value": <whole yen>, "currency": "jpy"}`; `field` names it in errors.
+pub fn amount(value: &Value, field: &str) -> Result<Yen, Vec<FieldError>> {
+    let mut errors = Vec::new();
+    let value_field = format!("{field}.value");
+    let currency_field = format!("{field}.currency");
+    let Value::Object(amount) = value else {
+        return Err(vec![FieldError::new(field, "must be an object with value and currency")]);
+    };
+    let yen = match amount.get("value") {
+        Some(Value::Number(n)) => match (n.as_u64(), n.as_i64()) {
+            (Some(v), _) => match Yen::new(v) {
+                Ok(yen) => Some(yen),
+                Err(_) if v == 0 => {
+                    errors.push(FieldError::new(&value_field, "must be at least 1"));
+                    None
+                }
+                Err(_) => {
+                    errors.push(FieldError::new(&value_field, format!("must be at most {MAX_YEN}")));
+                    None
+                }
+            },
+            (None, Some(_)) => {
+                errors.push(FieldError::new(&value_field, "must be at least 1"));
+                None
+            }
+            _ => {
+                errors.push(FieldError::new(&value_field, "must be a whole number of yen"));
+                None
+            }
+        },
+        Some(_) => {
+            errors.push(FieldError::new(&value_field, "must be a number (whole yen)"));
+            None
+        }
+        None => {
+            errors.push(FieldError::new(&value_field, "is required"));
+            None
+        }
+    };
+    match amount.get("currency") {
+        Some(Value::String(c)) if c.eq_ignore_ascii_case("jpy") => {}
+        Some(Value::String(_)) => errors.push(FieldError::new(&currency_field, "only jpy is supported")),
+        Some(_) => errors.push(FieldError::new(&currency_field, "must be a string")),
+        None => errors.push(FieldError::new(&currency_field, "is required")),
+    }
+    match yen {
+        Some(yen) if errors.is_empty() => Ok(yen),
+        _ => Err(errors),
+    }
 }

@@ -24,6 +24,7 @@ pub async fn get_payment<S: Store>(app: &App<S>, req: &Request, id: &str) -> Res
         return Err(ApiError::PaymentNotFound);
     }
     let payment = refresh(app, payment).await?;
+    let payment = super::operations::recover(app, account, payment).await?;
     let view = PaymentView::new(&payment, account, &app.settings.notification_url());
     let body = serde_json::to_string(&view).map_err(|_| ApiError::Internal)?;
     Ok(json_response(StatusCode::OK, body))

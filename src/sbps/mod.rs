@@ -2,9 +2,12 @@
 //! purchase form, its form encoding. Wire formats stay in this module; the payment state
 //! machine never sees a form field.
 
+pub mod api;
 pub mod form;
 pub mod hashcode;
 pub mod purchase;
 pub mod result;
+pub mod sandbox;
+pub mod xml;
 
 pub use hashcode::{Charset, HashError, sps_hashcode, verify_hashcode};

@@ -97,7 +97,9 @@ pub trait Store: Send + Sync + 'static {
     fn payment_by_track(&self, track_id: &TrackId) -> impl Future<Output = Result<Option<Payment>, StoreError>> + Send;
 
     /// Applies a transition if the stored version is still `transition.expected_version()`,
-    /// writing `idempotency` (if any) in the same write.
+    /// writing `idempotency` (if any) in the same write. The idempotency record is written only
+    /// if no live record holds its key, or the live one belongs to the same operation
+    /// (`IdempotencyKeyTaken` otherwise): a claim and its completion, never a takeover.
     fn apply(
         &self,
         transition: &Transition,

@@ -269,6 +269,12 @@ impl Store for SqliteStore {
                 .map_err(unavailable)?;
             }
             if let Some(idem) = &idempotency {
+                let now = transition.event.at;
+                if let Some(live) = live_idempotency(&tx, &idem.account_id, &idem.key, now)?
+                    && (live.operation_id.is_none() || live.operation_id != idem.operation_id)
+                {
+                    return Err(StoreError::IdempotencyKeyTaken);
+                }
                 write_idempotency(&tx, idem)?;
             }
             tx.commit().map_err(unavailable)

@@ -6,10 +6,13 @@ use kantan::clock::Clock;
 use kantan::config::{Account, Accounts, Settings, demo_account};
 use kantan::http::{App, handle};
 use kantan::metrics::Metrics;
+use kantan::sbps::api::SbpsClient;
+use kantan::sbps::sandbox::Sandbox;
 use kantan::store::{SqliteStore, Store};
 use lambda_http::{Body, Request, Response};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
+use std::sync::Arc;
 
 pub const DEMO_KEY: &str = "sk_local_demo";
 pub const OTHER_KEY: &str = "sk_other_account";
@@ -33,9 +36,48 @@ pub fn other_account() -> Account {
 }
 
 pub fn app_on<S: Store>(store: S) -> App<S> {
-    let settings = settings();
+    app_with(store, settings())
+}
+
+pub fn app_with<S: Store>(store: S, settings: Settings) -> App<S> {
     let accounts = Accounts::new(vec![demo_account(&settings.public_base_url), other_account()]).expect("accounts");
-    App { store, accounts, settings, clock: Clock::manual(start()), metrics: Metrics { silent: true } }
+    let metrics = Metrics { silent: true };
+    let sbps = SbpsClient::new(settings.sbps_connect_timeout, settings.sbps_timeout, metrics.clone()).expect("client");
+    App { store, accounts, settings, clock: Clock::manual(start()), metrics, sbps }
+}
+
+/// The gateway and the SBPS sandbox on one local port, as `local` runs them, sharing a manual
+/// clock; SBPS calls time out after one second.
+pub struct Local {
+    pub base: String,
+    pub app: Arc<App<SqliteStore>>,
+    pub sandbox: Arc<Sandbox>,
+    pub http: reqwest::Client,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Drop for Local {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+pub async fn start_local() -> Local {
+    let listener = kantan::local::bind(0).await.expect("bind");
+    let port = listener.local_addr().expect("addr").port().to_string();
+    let settings = Settings::from_lookup(|name| match name {
+        "PORT" => Some(port.clone()),
+        "SBPS_TIMEOUT_MS" => Some("1000".into()),
+        "SBPS_CONNECT_TIMEOUT_MS" => Some("1000".into()),
+        _ => None,
+    })
+    .expect("settings");
+    let base = settings.public_base_url.clone();
+    let app = app_with(SqliteStore::in_memory().expect("store"), settings);
+    let sandbox = Arc::new(Sandbox::new(app.clock.clone(), Sandbox::merchants_of(&app.accounts)).expect("sandbox"));
+    let app = Arc::new(app);
+    let server = tokio::spawn(kantan::local::serve(app.clone(), Some(sandbox.clone()), listener));
+    Local { base, app, sandbox, http: reqwest::Client::new(), server }
 }
 
 pub fn app() -> App<SqliteStore> {

@@ -1,0 +1,5 @@
+//! Lambda: `POST /v1/payments/{id}/captures`.
+#[tokio::main]
+async fn main() -> Result<(), kantan::app::Error> {
+    kantan::app::run_lambda(&[kantan::http::Function::Capture]).await
+}

@@ -1,0 +1,266 @@
+//! The API-type client (spec §8) for the two au calls: capture `ST02-00201-402` and
+//! cancel/refund `ST02-00303-402`. XML over HTTPS in Shift_JIS, HTTP Basic auth, a fresh
+//! `request_date` and checksum on every attempt, connect and total timeouts. What comes back
+//! is checked against what was asked and classified once, in [`Verdict`]: anything not
+//! understood is `Unknown` (the operation stays pending), never success.
+
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+
+use super::xml::{ApiRequest, decode_shift_jis, parse_flat};
+use crate::config::SbpsAccount;
+use crate::metrics::Metrics;
+use crate::payment::calendar::sbps_datetime;
+use crate::payment::{OperationKind, ProviderCall};
+
+pub const CAPTURE: &str = "ST02-00201-402";
+pub const CANCEL_REFUND: &str = "ST02-00303-402";
+/// Validity of an API request after its `request_date`.
+pub const API_LIMIT_SECOND: &str = "600";
+
+/// The request for a provider call, element order as spec §8.3.
+pub fn api_request(
+    call: ProviderCall,
+    merchant_id: &str,
+    service_id: &str,
+    tracking_id: &str,
+    now: DateTime<Utc>,
+) -> ApiRequest {
+    let (function_id, amount) = match call {
+        ProviderCall::Capture { amount } => (CAPTURE, amount),
+        ProviderCall::CancelOrRefund { amount } => (CANCEL_REFUND, amount),
+    };
+    let mut elements: Vec<(&'static str, String)> = vec![
+        ("merchant_id", merchant_id.to_owned()),
+        ("service_id", service_id.to_owned()),
+        ("tracking_id", tracking_id.to_owned()),
+    ];
+    if let Some(amount) = amount {
+        elements.push(("pay_option_manage/amount", amount.to_string()));
+    }
+    elements.push(("request_date", sbps_datetime(now)));
+    elements.push(("limit_second", API_LIMIT_SECOND.to_owned()));
+    ApiRequest { function_id, elements }
+}
+
+/// What an SBPS answer means for the operation that asked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Done now, or found already done (our record says we asked).
+    Succeeded,
+    /// Refused; nothing happened at SBPS. `status` is the HTTP status we answer.
+    Refused { code: &'static str, description: String, status: u16, alarm: bool },
+    /// Not done now, and worth retrying later (e.g. au's billing run is not finished).
+    RetryLater { code: &'static str, description: String },
+    /// The outcome is not known: timeout, connection failure, 5xx, in progress, an answer we
+    /// do not understand. The operation stays pending.
+    Unknown { description: String },
+}
+
+/// Classifies an SBPS error code for an operation of `kind` (DESIGN §3, spec §8.6).
+pub fn classify_error(err_code: &str, kind: OperationKind, full: bool) -> Verdict {
+    let err_type = err_code.get(3..5).unwrap_or("");
+    let refused = |code: &'static str, status: u16, what: &str| Verdict::Refused {
+        code,
+        description: format!("SBPS refused the {}: {what} (error {err_code}).", kind.as_str()),
+        status,
+        alarm: false,
+    };
+    match (err_type, kind) {
+        ("22" | "75", _) => refused("amount_exceeds_remaining", 422, "the amount is more than what remains"),
+        ("23", OperationKind::Capture) => Verdict::Succeeded,
+        ("30", OperationKind::Refund | OperationKind::Cancel) => Verdict::Succeeded,
+        ("26", OperationKind::Cancel) => Verdict::Succeeded,
+        ("26", OperationKind::Refund) if full => Verdict::Succeeded,
+        ("36" | "37" | "38" | "96", _) => Verdict::Unknown {
+            description: format!("SBPS is still processing a {} (error {err_code}).", kind.as_str()),
+        },
+        ("29", _) => Verdict::RetryLater {
+            code: "billing_run_pending",
+            description: format!(
+                "au has not finished the billing run this refund depends on; retry later (error {err_code})."
+            ),
+        },
+        ("28", _) => refused(
+            "partial_refund_not_yet_available",
+            422,
+            "a partial refund is possible only from the month after the sale",
+        ),
+        ("31", _) => refused("refund_period_expired", 422, "the refund period has ended"),
+        ("33", _) => refused("capture_period_expired", 422, "the capture period has ended"),
+        ("09" | "14", _) => Verdict::Refused {
+            code: "provider_configuration_error",
+            description: format!("SBPS rejected the gateway's credentials or checksum (error {err_code})."),
+            status: 502,
+            alarm: true,
+        },
+        (t, _) if t.starts_with('8') || t.starts_with('9') => {
+            Verdict::Unknown { description: format!("SBPS reported a system error (error {err_code}).") }
+        }
+        _ => refused("provider_refused", 502, "see the SBPS error code"),
+    }
+}
+
+/// Reads an SBPS answer to `function_id`.
+pub fn classify_response(body: &[u8], function_id: &str, kind: OperationKind, full: bool) -> Verdict {
+    let unknown = |why: &str| Verdict::Unknown { description: format!("SBPS answered {why}.") };
+    let Ok(text) = decode_shift_jis(body) else { return unknown("with bytes that are not Shift_JIS") };
+    let Ok(doc) = parse_flat(&text) else { return unknown("with a document that is not XML") };
+    if doc.root != "sps-api-response" {
+        return unknown("with an unexpected document");
+    }
+    if doc.id.as_deref().is_some_and(|id| id != function_id) {
+        return unknown("for another function");
+    }
+    match doc.fields.get("res_result").map(String::as_str) {
+        Some("OK") => Verdict::Succeeded,
+        Some("NG") => match doc.fields.get("res_err_code") {
+            Some(code) if code.len() == 8 && code.is_ascii() => classify_error(code, kind, full),
+            _ => unknown("NG without a valid error code"),
+        },
+        _ => unknown("with an unknown result"),
+    }
+}
+
+/// The HTTP client, built once per cold start.
+#[derive(Debug, Clone)]
+pub struct SbpsClient {
+    http: reqwest::Client,
+    metrics: Metrics,
+}
+
+impl SbpsClient {
+    pub fn new(connect_timeout: Duration, timeout: Duration, metrics: Metrics) -> Result<Self, reqwest::Error> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(connect_timeout)
+            .timeout(timeout)
+            .user_agent(concat!("kantan/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(SbpsClient { http, metrics })
+    }
+
+    /// Sends one attempt of `call` and classifies its answer.
+    pub async fn send(
+        &self,
+        account: &SbpsAccount,
+        tracking_id: &str,
+        call: ProviderCall,
+        kind: OperationKind,
+        full: bool,
+        now: DateTime<Utc>,
+    ) -> Verdict {
+        let request = api_request(call, &account.merchant_id, &account.service_id, tracking_id, now);
+        let Ok(xml) = request.to_xml(account.hash_key.expose()) else {
+            return Verdict::Refused {
+                code: "provider_configuration_error",
+                description: "The request could not be signed.".into(),
+                status: 502,
+                alarm: true,
+            };
+        };
+        let (body, _, _) = encoding_rs::SHIFT_JIS.encode(&xml);
+        let started = Instant::now();
+        let sent = self
+            .http
+            .post(&account.api_url)
+            .basic_auth(account.api_user(), Some(account.api_password().expose()))
+            .header("content-type", "text/xml; charset=Shift_JIS")
+            .body(body.into_owned())
+            .send()
+            .await;
+        let verdict = match sent {
+            Err(e) if e.is_timeout() => Verdict::Unknown { description: "SBPS did not answer in time.".into() },
+            Err(_) => Verdict::Unknown { description: "SBPS could not be reached.".into() },
+            Ok(response) => {
+                let status = response.status();
+                match response.bytes().await {
+                    Err(_) => Verdict::Unknown { description: "SBPS's answer was cut off.".into() },
+                    Ok(_) if status.as_u16() == 401 || status.as_u16() == 403 => Verdict::Refused {
+                        code: "provider_configuration_error",
+                        description: "SBPS refused the gateway's API credentials.".into(),
+                        status: 502,
+                        alarm: true,
+                    },
+                    Ok(_) if !status.is_success() => {
+                        Verdict::Unknown { description: format!("SBPS answered HTTP {}.", status.as_u16()) }
+                    }
+                    Ok(bytes) => classify_response(&bytes, request.function_id, kind, full),
+                }
+            }
+        };
+        let outcome = match &verdict {
+            Verdict::Succeeded => "ok",
+            Verdict::Refused { alarm: true, .. } => "configuration",
+            Verdict::Refused { .. } => "refused",
+            Verdict::RetryLater { .. } => "retry_later",
+            Verdict::Unknown { .. } => "unknown",
+        };
+        self.metrics.sbps_call(request.function_id, started.elapsed().as_secs_f64() * 1000.0, outcome);
+        if let Verdict::Refused { alarm: true, description, .. } = &verdict {
+            tracing::error!(function_id = request.function_id, description, "SBPS configuration fault");
+        }
+        verdict
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_follow_the_spec_order() {
+        let now =
+            DateTime::parse_from_rfc3339("2025-11-14T01:15:00Z").map(|d| d.with_timezone(&Utc)).unwrap_or_default();
+        let partial = api_request(ProviderCall::Capture { amount: Some(150) }, "99999", "000", "00000616307348", now);
+        assert_eq!(partial.function_id, CAPTURE);
+        let paths: Vec<&str> = partial.elements.iter().map(|(p, _)| *p).collect();
+        assert_eq!(
+            paths,
+            ["merchant_id", "service_id", "tracking_id", "pay_option_manage/amount", "request_date", "limit_second"]
+        );
+        assert_eq!(partial.elements[4].1, "20251114101500");
+        let full = api_request(ProviderCall::CancelOrRefund { amount: None }, "99999", "000", "1", now);
+        assert_eq!(full.function_id, CANCEL_REFUND);
+        assert!(!full.elements.iter().any(|(p, _)| p.starts_with("pay_option_manage")));
+    }
+
+    #[test]
+    fn error_codes_map_to_stable_reasons() {
+        use OperationKind::*;
+        assert_eq!(classify_error("40223999", Capture, true), Verdict::Succeeded);
+        assert_eq!(classify_error("40230999", Refund, false), Verdict::Succeeded);
+        assert!(matches!(classify_error("40222008", Capture, true), Verdict::Refused { status: 422, .. }));
+        assert!(matches!(classify_error("40275008", Refund, false), Verdict::Refused { status: 422, .. }));
+        assert!(matches!(classify_error("40236999", Capture, true), Verdict::Unknown { .. }));
+        assert!(matches!(classify_error("40238999", Refund, true), Verdict::Unknown { .. }));
+        assert!(matches!(classify_error("40229999", Refund, true), Verdict::RetryLater { .. }));
+        assert!(matches!(
+            classify_error("40231999", Refund, true),
+            Verdict::Refused { code: "refund_period_expired", .. }
+        ));
+        assert!(matches!(
+            classify_error("40233999", Capture, true),
+            Verdict::Refused { code: "capture_period_expired", .. }
+        ));
+        assert!(matches!(classify_error("40209025", Capture, true), Verdict::Refused { status: 502, alarm: true, .. }));
+        assert!(matches!(classify_error("40214001", Capture, true), Verdict::Refused { status: 502, alarm: true, .. }));
+        assert!(matches!(classify_error("99985999", Capture, true), Verdict::Unknown { .. }));
+        assert!(matches!(classify_error("40220999", Capture, true), Verdict::Refused { status: 502, .. }));
+        // Already refunded is not "already captured".
+        assert!(matches!(classify_error("40230999", Capture, true), Verdict::Refused { .. }));
+    }
+
+    #[test]
+    fn answers_are_checked_against_the_question() {
+        let ok = b"<?xml version='1.0' encoding='Shift_JIS' ?><sps-api-response id=\"ST02-00201-402\"><res_result>OK</res_result><res_err_code/></sps-api-response>";
+        assert_eq!(classify_response(ok, CAPTURE, OperationKind::Capture, true), Verdict::Succeeded);
+        assert!(matches!(classify_response(ok, CANCEL_REFUND, OperationKind::Refund, true), Verdict::Unknown { .. }));
+        let odd = b"<sps-api-response><res_result>MAYBE</res_result></sps-api-response>";
+        assert!(matches!(classify_response(odd, CAPTURE, OperationKind::Capture, true), Verdict::Unknown { .. }));
+        let ng =
+            b"<sps-api-response><res_result>NG</res_result><res_err_code>40222008</res_err_code></sps-api-response>";
+        assert!(matches!(classify_response(ng, CAPTURE, OperationKind::Capture, true), Verdict::Refused { .. }));
+        assert!(matches!(classify_response(b"\x82", CAPTURE, OperationKind::Capture, true), Verdict::Unknown { .. }));
+    }
+}

@@ -1,0 +1,210 @@
+//! An SBPS simulator for local runs and tests: the link-type purchase screen (with the result
+//! notification and browser returns) and the XML API, keeping au's rules (spec §5–§9). It is
+//! served over real HTTP by `local`, so the gateway's own SBPS code is what gets exercised.
+//! Tests can set its clock, inject faults per API call and read the calls it saw.
+
+mod api;
+mod purchase;
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use lambda_http::http::{HeaderValue, Method, StatusCode};
+use lambda_http::{Body, Request, Response};
+use serde::{Deserialize, Serialize};
+
+use crate::clock::Clock;
+use crate::config::Accounts;
+use crate::payment::CaptureMode;
+
+/// A merchant service registered at the sandbox.
+#[derive(Debug, Clone)]
+pub struct Merchant {
+    pub merchant_id: String,
+    pub service_id: String,
+    pub hash_key: String,
+    pub api_user: String,
+    pub api_password: String,
+    pub automatic_sales: bool,
+}
+
+/// A fault to inject into the next API call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Fault {
+    /// Process the call, then answer only after `millis`.
+    Delay { millis: u64 },
+    /// Answer this HTTP status without processing.
+    Status { status: u16 },
+    /// Drop the connection without processing or answering.
+    Reset,
+    /// Answer NG with this `res_err_code` without processing.
+    Error { code: String },
+}
+
+/// An API call as the sandbox saw it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiCall {
+    pub function_id: String,
+    pub tracking_id: String,
+    pub amount: Option<u32>,
+    pub result: String,
+    pub err_code: String,
+    /// Whether it changed the purchase (a capture, cancel or refund actually performed).
+    pub performed: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PurchaseStatus {
+    Authorized,
+    Captured,
+    Cancelled,
+    Refunded,
+    PartiallyRefunded,
+}
+
+#[derive(Debug, Clone)]
+struct Purchase {
+    merchant_id: String,
+    service_id: String,
+    amount: u32,
+    status: PurchaseStatus,
+    captured: u32,
+    captured_at: Option<DateTime<Utc>>,
+    refunded: u32,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    used_orders: HashSet<(String, String, String)>,
+    purchases: HashMap<String, Purchase>,
+    faults: VecDeque<Fault>,
+    calls: Vec<ApiCall>,
+    sequence: u64,
+}
+
+/// Marks a response whose connection the server must drop instead of answering.
+#[derive(Debug, Clone, Copy)]
+pub struct ResetConnection;
+
+pub struct Sandbox {
+    clock: Clock,
+    merchants: Vec<Merchant>,
+    state: Mutex<State>,
+    http: reqwest::Client,
+}
+
+impl Sandbox {
+    pub fn new(clock: Clock, merchants: Vec<Merchant>) -> Result<Self, reqwest::Error> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(3))
+            .timeout(Duration::from_secs(10))
+            .build()?;
+        Ok(Sandbox { clock, merchants, state: Mutex::new(State::default()), http })
+    }
+
+    /// The merchants of the gateway's accounts, as SBPS would have registered them.
+    pub fn merchants_of(accounts: &Accounts) -> Vec<Merchant> {
+        accounts
+            .all()
+            .map(|a| Merchant {
+                merchant_id: a.sbps.merchant_id.clone(),
+                service_id: a.sbps.service_id.clone(),
+                hash_key: a.sbps.hash_key.expose().to_owned(),
+                api_user: a.sbps.api_user(),
+                api_password: a.sbps.api_password().expose().to_owned(),
+                automatic_sales: a.capture_mode == CaptureMode::Automatic,
+            })
+            .collect()
+    }
+
+    fn merchant(&self, merchant_id: &str, service_id: &str) -> Option<&Merchant> {
+        self.merchants.iter().find(|m| m.merchant_id == merchant_id && m.service_id == service_id)
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Queues faults for the next API calls, one per call.
+    pub fn inject(&self, faults: Vec<Fault>) {
+        self.state().faults = faults.into();
+    }
+
+    /// Every API call seen so far.
+    pub fn calls(&self) -> Vec<ApiCall> {
+        self.state().calls.clone()
+    }
+
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    /// Answers a request under `/sandbox/sbps/`.
+    pub async fn handle(&self, req: Request) -> Response<Body> {
+        let path = req.uri().path().trim_end_matches('/').to_owned();
+        match (req.method().clone(), path.as_str()) {
+            (Method::POST, "/sandbox/sbps/purchase") => self.purchase(req.body().as_ref(), &path).await,
+            (Method::POST, "/sandbox/sbps/api") => self.api(&req).await,
+            (Method::POST, "/sandbox/sbps/control/clock") => self.set_clock(req.body().as_ref()),
+            (Method::POST, "/sandbox/sbps/control/faults") => {
+                match serde_json::from_slice::<FaultList>(req.body().as_ref()) {
+                    Ok(list) => {
+                        self.inject(list.faults);
+                        json(StatusCode::OK, serde_json::json!({"queued": self.state().faults.len()}))
+                    }
+                    Err(e) => json(StatusCode::BAD_REQUEST, serde_json::json!({"error": e.to_string()})),
+                }
+            }
+            (Method::GET, "/sandbox/sbps/control/calls") => {
+                json(StatusCode::OK, serde_json::json!({"calls": self.calls()}))
+            }
+            _ => text(StatusCode::NOT_FOUND, "text/plain", "no such sandbox route".into()),
+        }
+    }
+
+    fn set_clock(&self, body: &[u8]) -> Response<Body> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct ClockRequest {
+            now: Option<DateTime<Utc>>,
+            advance_seconds: Option<i64>,
+        }
+        match serde_json::from_slice::<ClockRequest>(body) {
+            Ok(r) => {
+                if let Some(now) = r.now {
+                    self.clock.set(now);
+                }
+                if let Some(s) = r.advance_seconds {
+                    self.clock.advance(chrono::Duration::seconds(s));
+                }
+                json(StatusCode::OK, serde_json::json!({"now": self.clock.now()}))
+            }
+            Err(e) => json(StatusCode::BAD_REQUEST, serde_json::json!({"error": e.to_string()})),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct FaultList {
+    faults: Vec<Fault>,
+}
+
+fn text(status: StatusCode, content_type: &'static str, body: String) -> Response<Body> {
+    let mut r = Response::new(Body::Text(body));
+    *r.status_mut() = status;
+    r.headers_mut().insert("content-type", HeaderValue::from_static(content_type));
+    r
+}
+
+fn json(status: StatusCode, value: serde_json::Value) -> Response<Body> {
+    text(status, "application/json", value.to_string())
+}
+
+/// Escapes text for an HTML attribute or element.
+fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
+}
