@@ -104,7 +104,7 @@ async fn receive<S: Store>(app: &App<S>, body: &[u8]) -> Result<PaymentId, Refus
             Err(_) => return Err(refused(Refusal::Temporary)),
         };
         let transition = match decide(&payment, &fields, app.clock.now()) {
-            Decision::Apply(t) => t,
+            Decision::Apply(t) => *t,
             Decision::AlreadyApplied => return Ok(id),
             Decision::Refuse(r) => return Err(refused(r)),
         };
@@ -121,7 +121,7 @@ async fn receive<S: Store>(app: &App<S>, body: &[u8]) -> Result<PaymentId, Refus
 }
 
 enum Decision {
-    Apply(crate::payment::Transition),
+    Apply(Box<crate::payment::Transition>),
     AlreadyApplied,
     Refuse(Refusal),
 }
@@ -136,7 +136,7 @@ fn decide(payment: &Payment, fields: &BTreeMap<String, String>, now: chrono::Dat
         }
         if payment.status == Status::Pending {
             return match payment.authorize(tracking_id.to_owned(), non_empty("res_payment_date"), now) {
-                Ok(t) => Decision::Apply(t),
+                Ok(t) => Decision::Apply(Box::new(t)),
                 Err(_) => Decision::Refuse(Refusal::NotPending),
             };
         }
@@ -148,7 +148,7 @@ fn decide(payment: &Payment, fields: &BTreeMap<String, String>, now: chrono::Dat
     // Anything but OK is "not paid" for au (spec §7.4).
     match payment.status {
         Status::Pending => match payment.decline(non_empty("res_err_code"), now) {
-            Ok(t) => Decision::Apply(t),
+            Ok(t) => Decision::Apply(Box::new(t)),
             Err(_) => Decision::Refuse(Refusal::NotPending),
         },
         Status::Declined => Decision::AlreadyApplied,

@@ -241,6 +241,7 @@ impl Payment {
                 let op = Operation {
                     id: OperationId::generate(),
                     payment_id: self.id.clone(),
+                    sequence: self.version + 1,
                     kind: OperationKind::Capture,
                     status: OperationStatus::Succeeded,
                     amount: self.amount,
@@ -419,6 +420,7 @@ impl Payment {
         Operation {
             id,
             payment_id: self.id.clone(),
+            sequence: self.version + 1,
             kind,
             status: OperationStatus::Pending,
             amount,

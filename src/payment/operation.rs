@@ -66,6 +66,8 @@ pub struct FailureReason {
 pub struct Operation {
     pub id: OperationId,
     pub payment_id: PaymentId,
+    /// The payment version that created it: orders a payment's operations.
+    pub sequence: u64,
     pub kind: OperationKind,
     pub status: OperationStatus,
     pub amount: Yen,

@@ -116,7 +116,7 @@ fn load_payment(conn: &Connection, id: &str) -> Result<Option<Payment>, StoreErr
         .collect::<Result<Vec<_>, _>>()
         .map_err(unavailable)?;
     let mut operations = docs.iter().map(|d| from_json::<Operation>(d)).collect::<Result<Vec<_>, _>>()?;
-    operations.sort_by(|a, b| a.created_at.cmp(&b.created_at).then_with(|| a.id.cmp(&b.id)));
+    operations.sort_by_key(|op| op.sequence);
     payment.operations = operations;
     Ok(Some(payment))
 }

@@ -50,10 +50,12 @@ impl Sandbox {
         let now = self.clock.now();
         match &fault {
             Some(Fault::Status { status }) => {
+                self.record_unprocessed(req, &format!("HTTP {status}"));
                 let status = StatusCode::from_u16(*status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
                 return text(status, "text/plain", "sandbox fault".into());
             }
             Some(Fault::Reset) => {
+                self.record_unprocessed(req, "reset");
                 let mut r = text(StatusCode::INTERNAL_SERVER_ERROR, "text/plain", String::new());
                 r.extensions_mut().insert(ResetConnection);
                 return r;
@@ -105,6 +107,20 @@ impl Sandbox {
         }
         let known = [CAPTURE, CANCEL_REFUND].contains(&function_id.as_str());
         xml_response(known.then_some(function_id.as_str()), ok, &transaction_id, &err_code, now)
+    }
+
+    /// Records a call that a fault stopped before it was processed.
+    fn record_unprocessed(&self, req: &Request, result: &str) {
+        let doc = decode_shift_jis(req.body().as_ref()).ok().and_then(|x| parse_flat(&x).ok()).unwrap_or_default();
+        let get = |name: &str| doc.fields.get(name).cloned().unwrap_or_default();
+        self.state().calls.push(ApiCall {
+            function_id: doc.id.clone().unwrap_or_default(),
+            tracking_id: get("tracking_id"),
+            amount: get("pay_option_manage/amount").parse().ok(),
+            result: result.into(),
+            err_code: String::new(),
+            performed: false,
+        });
     }
 
     /// HTTP Basic auth against the registered merchants, in constant time per comparison.

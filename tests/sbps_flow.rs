@@ -1,0 +1,551 @@
+//! End-to-end over HTTP: the gateway and the SBPS sandbox on one local server, the payer's
+//! browser played by the test. Every transition of DESIGN §4 and every row of the
+//! Operations table of DESIGN §3.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use chrono::{Duration, TimeZone, Utc};
+use common::*;
+use kantan::config::DEMO_HASH_KEY;
+use kantan::ids::PaymentId;
+use kantan::sbps::form::encode_shift_jis_form;
+use kantan::sbps::hashcode::Charset;
+use kantan::sbps::result::{RESULT_HASH_ORDER, result_hashcode};
+use kantan::sbps::sandbox::Fault;
+use kantan::store::Store;
+use serde_json::{Value, json};
+
+struct Reply {
+    status: u16,
+    headers: reqwest::header::HeaderMap,
+    text: String,
+}
+
+impl Reply {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.text).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text))
+    }
+}
+
+async fn reply(r: reqwest::RequestBuilder) -> Reply {
+    let r = r.send().await.expect("request");
+    let status = r.status().as_u16();
+    let headers = r.headers().clone();
+    Reply { status, headers, text: r.text().await.expect("body") }
+}
+
+impl Local {
+    async fn create(&self, reference: &str, amount: u32) -> Value {
+        let mut body = seed_body(reference);
+        body["amount"]["value"] = json!(amount);
+        let r = reply(self.http.post(format!("{}/v1/payments", self.base)).bearer_auth(DEMO_KEY).json(&body)).await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        r.json()
+    }
+
+    async fn op(&self, id: &str, kind: &str, amount: Option<u32>, key: Option<&str>) -> Reply {
+        let mut req = self.http.post(format!("{}/v1/payments/{id}/{kind}", self.base)).bearer_auth(DEMO_KEY);
+        if let Some(a) = amount {
+            req = req.json(&json!({"amount": {"value": a, "currency": "jpy"}}));
+        }
+        if let Some(k) = key {
+            req = req.header("idempotency-key", k);
+        }
+        reply(req).await
+    }
+
+    async fn payment(&self, id: &str) -> Value {
+        let r = reply(self.http.get(format!("{}/v1/payments/{id}", self.base)).bearer_auth(DEMO_KEY)).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        r.json()
+    }
+
+    async fn events(&self, id: &str) -> Vec<String> {
+        let id: PaymentId = id.parse().expect("id");
+        self.app.store.audit_events(&id).await.expect("events").into_iter().map(|e| e.kind).collect()
+    }
+
+    /// The payer's browser: posts the redirect, reads the au screen, submits `decision`.
+    /// Answers the final page (the auto-submitting return to the merchant).
+    async fn pay(&self, created: &Value, decision: &str) -> (u16, String) {
+        let redirect = &created["nextStep"]["redirect"];
+        let params: Vec<(String, String)> = redirect["params"]
+            .as_array()
+            .expect("params")
+            .iter()
+            .map(|p| (p["name"].as_str().unwrap_or("").to_owned(), p["value"].as_str().unwrap_or("").to_owned()))
+            .collect();
+        let url = redirect["url"].as_str().expect("url");
+        let screen = reply(self.http.post(url).form(&params)).await;
+        assert_eq!(screen.status, 200, "{}", screen.text);
+        let (action, mut fields) = form_of(&screen.text);
+        fields.push(("decision".into(), decision.into()));
+        let done = reply(self.http.post(format!("{}{action}", self.base)).form(&fields)).await;
+        (done.status, done.text)
+    }
+
+    async fn authorized(&self, reference: &str, amount: u32) -> String {
+        let created = self.create(reference, amount).await;
+        let (status, page) = self.pay(&created, "approve").await;
+        assert_eq!(status, 200, "{page}");
+        let id = created["id"].as_str().expect("id").to_owned();
+        assert_eq!(self.payment(&id).await["status"], "authorized");
+        id
+    }
+
+    async fn captured(&self, reference: &str, amount: u32) -> String {
+        let id = self.authorized(reference, amount).await;
+        let r = self.op(&id, "captures", None, None).await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        id
+    }
+
+    /// Posts a result notification for `id` built and signed as SBPS would.
+    async fn notify(&self, id: &str, amount: &str, result: &str, tracking_id: &str, key: &str) -> String {
+        let mut fields: BTreeMap<String, String> =
+            RESULT_HASH_ORDER.iter().map(|n| ((*n).to_owned(), String::new())).collect();
+        for (k, v) in [
+            ("pay_method", "auone"),
+            ("merchant_id", "99999"),
+            ("service_id", "000"),
+            ("cust_code", id),
+            ("order_id", id),
+            ("item_id", id),
+            ("amount", amount),
+            ("pay_type", "0"),
+            ("service_type", "0"),
+            ("request_date", "20261110120000"),
+            ("res_pay_method", "auone"),
+            ("res_result", result),
+            ("res_tracking_id", tracking_id),
+            ("res_payment_date", "20261110120100"),
+            ("res_err_code", if result == "OK" { "" } else { "402U1999" }),
+            ("res_date", "20261110120100"),
+            ("limit_second", "600"),
+        ] {
+            fields.insert(k.into(), v.into());
+        }
+        let hash = result_hashcode(&fields, key, Charset::Utf8).expect("hash").to_ascii_uppercase();
+        fields.insert("sps_hashcode".into(), hash);
+        let body = encode_shift_jis_form(fields.iter().map(|(k, v)| (k.as_str(), v.as_str()))).expect("form");
+        let r = reply(
+            self.http
+                .post(format!("{}/v1/notifications/sbps", self.base))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(body),
+        )
+        .await;
+        assert_eq!(r.status, 200);
+        assert!(r.headers.get("content-type").is_some_and(|v| v.to_str().unwrap_or("").starts_with("text/plain")));
+        r.text
+    }
+
+    fn performed(&self, function_id: &str) -> usize {
+        self.sandbox.calls().iter().filter(|c| c.function_id == function_id && c.performed).count()
+    }
+
+    fn sent(&self, function_id: &str) -> usize {
+        self.sandbox.calls().iter().filter(|c| c.function_id == function_id).count()
+    }
+}
+
+/// The action and hidden fields of the first form of an HTML page.
+fn form_of(html: &str) -> (String, Vec<(String, String)>) {
+    let attr = |tag: &str, name: &str| -> String {
+        let key = format!("{name}=\"");
+        tag.find(&key)
+            .map(|i| &tag[i + key.len()..])
+            .and_then(|rest| rest.find('"').map(|j| &rest[..j]))
+            .unwrap_or("")
+            .replace("&quot;", "\"")
+            .replace("&#39;", "'")
+            .replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&amp;", "&")
+    };
+    let form_start = html.find("<form").expect("a form");
+    let form_tag = &html[form_start..form_start + html[form_start..].find('>').expect("tag end")];
+    let mut fields = Vec::new();
+    for piece in html.split("<input").skip(1) {
+        let tag = &piece[..piece.find('>').unwrap_or(piece.len())];
+        fields.push((attr(tag, "name"), attr(tag, "value")));
+    }
+    (attr(form_tag, "action"), fields)
+}
+
+const CAPTURE: &str = "ST02-00201-402";
+const CANCEL_REFUND: &str = "ST02-00303-402";
+
+#[tokio::test]
+async fn the_newcomers_walk_partial_capture_then_partial_refund_next_month() {
+    let local = start_local().await;
+    let created = local.create("walk-1", 1000).await;
+    let id = created["id"].as_str().expect("id").to_owned();
+
+    let (status, page) = local.pay(&created, "approve").await;
+    assert_eq!(status, 200);
+    let (action, fields) = form_of(&page);
+    assert_eq!(action, "https://merchant.site/complete-payment");
+    let field = |n: &str| fields.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone()).unwrap_or_default();
+    assert_eq!(field("res_result"), "OK");
+    assert_eq!(field("order_id"), id);
+    assert_eq!(field("res_tracking_id").len(), 14);
+    assert_eq!(field("sps_hashcode").len(), 40);
+
+    let p = local.payment(&id).await;
+    assert_eq!(p["status"], "authorized");
+    assert_eq!(p["authorizedAmount"]["value"], 1000);
+    assert!(p.get("nextStep").is_none());
+
+    let capture = local.op(&id, "captures", Some(600), Some("cap-1")).await;
+    assert_eq!(capture.status, 201, "{}", capture.text);
+    let c = capture.json();
+    assert_eq!(
+        (c["type"].as_str(), c["status"].as_str(), c["paymentStatus"].as_str()),
+        (Some("capture"), Some("succeeded"), Some("captured"))
+    );
+    assert_eq!(c["amount"], json!({"value": 600, "currency": "jpy"}));
+    assert_eq!(c["paymentId"], json!(id));
+
+    // In the month of the sale a partial refund is refused before SBPS is called.
+    let calls_before = local.sandbox.calls().len();
+    let early = local.op(&id, "refunds", Some(100), None).await;
+    assert_eq!(early.status, 422, "{}", early.text);
+    assert_eq!(early.json()["reason"]["code"], "partial_refund_not_yet_available");
+    assert_eq!(local.sandbox.calls().len(), calls_before);
+
+    // Next month (Japan time), for the gateway and the sandbox alike.
+    local.app.clock.set(Utc.with_ymd_and_hms(2026, 12, 2, 1, 0, 0).single().expect("time"));
+    let refund = local.op(&id, "refunds", Some(100), Some("ref-1")).await;
+    assert_eq!(refund.status, 201, "{}", refund.text);
+    assert_eq!(refund.json()["paymentStatus"], "partially_refunded");
+
+    let p = local.payment(&id).await;
+    assert_eq!(p["status"], "partially_refunded");
+    assert_eq!(p["authorizedAmount"]["value"], 1000);
+    assert_eq!(p["capturedAmount"]["value"], 600);
+    assert_eq!(p["refundedAmount"]["value"], 100);
+    assert_eq!(p["cancelledAmount"]["value"], 0);
+    let ops = p["operations"].as_array().expect("operations");
+    assert_eq!(ops.len(), 2);
+    assert_eq!(
+        local.events(&id).await,
+        [
+            "payment.created",
+            "payment.authorized",
+            "operation.requested",
+            "payment.captured",
+            "operation.requested",
+            "payment.partially_refunded"
+        ]
+    );
+    assert_eq!((local.sent(CAPTURE), local.performed(CAPTURE)), (1, 1));
+    assert_eq!((local.sent(CANCEL_REFUND), local.performed(CANCEL_REFUND)), (1, 1));
+    let calls = local.sandbox.calls();
+    assert_eq!(calls[0].amount, Some(600));
+    assert_eq!(calls[1].amount, Some(100));
+}
+
+#[tokio::test]
+async fn a_declined_purchase_is_declined_with_its_code() {
+    let local = start_local().await;
+    let created = local.create("decline-1", 500).await;
+    let (_, page) = local.pay(&created, "decline").await;
+    let (action, fields) = form_of(&page);
+    assert_eq!(action, "https://merchant.site/complete-payment");
+    assert!(fields.iter().any(|(k, v)| k == "res_err_code" && v == "402U1999"));
+    let p = local.payment(created["id"].as_str().expect("id")).await;
+    assert_eq!(p["status"], "declined");
+    assert_eq!(p["reason"]["code"], "declined");
+    assert!(p["reason"]["description"].as_str().unwrap_or("").contains("402U1999"));
+    // The reference is released.
+    local.create("decline-1", 500).await;
+}
+
+#[tokio::test]
+async fn cancelling_on_the_au_screen_changes_nothing() {
+    let local = start_local().await;
+    let created = local.create("abandon-1", 500).await;
+    let (_, page) = local.pay(&created, "cancel").await;
+    assert_eq!(form_of(&page).0, "https://merchant.site/complete-payment");
+    let id = created["id"].as_str().expect("id");
+    assert_eq!(local.payment(id).await["status"], "pending");
+    assert_eq!(local.events(id).await.len(), 1);
+}
+
+#[tokio::test]
+async fn the_purchase_screen_checks_the_form_as_sbps_would() {
+    let local = start_local().await;
+    let created = local.create("screen-1", 500).await;
+    let redirect = &created["nextStep"]["redirect"];
+    let url = redirect["url"].as_str().expect("url");
+    let params: Vec<(String, String)> = redirect["params"]
+        .as_array()
+        .expect("params")
+        .iter()
+        .map(|p| (p["name"].as_str().unwrap_or("").to_owned(), p["value"].as_str().unwrap_or("").to_owned()))
+        .collect();
+    let tampered: Vec<(String, String)> = params
+        .iter()
+        .map(|(k, v)| if k == "amount" { (k.clone(), "1".into()) } else { (k.clone(), v.clone()) })
+        .collect();
+    let r = reply(local.http.post(url).form(&tampered)).await;
+    assert_eq!(r.status, 400);
+    assert!(r.text.contains("40209025"), "{}", r.text);
+    let missing: Vec<(String, String)> = params.iter().filter(|(k, _)| k != "success_url").cloned().collect();
+    let r = reply(local.http.post(url).form(&missing)).await;
+    assert!(r.status == 400 && r.text.contains("40203"), "{}", r.text);
+
+    // Too late: past request_date + limit_second.
+    local.app.clock.advance(Duration::seconds(601));
+    let r = reply(local.http.post(url).form(&params)).await;
+    assert!(r.status == 400 && r.text.contains("40210023"), "{}", r.text);
+    local.app.clock.advance(Duration::seconds(-601));
+
+    // An order id is used once.
+    let (status, _) = local.pay(&created, "approve").await;
+    assert_eq!(status, 200);
+    let r = reply(local.http.post(url).form(&params)).await;
+    assert!(r.status == 400 && r.text.contains("40296004"), "{}", r.text);
+}
+
+#[tokio::test]
+async fn notifications_are_verified_and_applied_once() {
+    let local = start_local().await;
+    let created = local.create("notify-1", 800).await;
+    let id = created["id"].as_str().expect("id").to_owned();
+
+    assert_eq!(local.notify(&id, "800", "OK", "12345678901234", "wrong key").await, "NG,sps_hashcode error");
+    assert_eq!(local.notify(&id, "801", "OK", "12345678901234", DEMO_HASH_KEY).await, "NG,amount error");
+    let unknown = PaymentId::generate();
+    assert_eq!(local.notify(unknown.as_str(), "800", "OK", "12345678901234", DEMO_HASH_KEY).await, "NG,order_id error");
+    assert_eq!(local.events(&id).await.len(), 1, "nothing written");
+
+    let mut tasks = Vec::new();
+    let local = Arc::new(local);
+    for _ in 0..20 {
+        let (local, id) = (local.clone(), id.clone());
+        tasks.push(tokio::spawn(async move { local.notify(&id, "800", "OK", "12345678901234", DEMO_HASH_KEY).await }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.expect("task"), "OK,");
+    }
+    assert_eq!(local.notify(&id, "800", "OK", "12345678901234", DEMO_HASH_KEY).await, "OK,");
+    assert_eq!(local.events(&id).await, ["payment.created", "payment.authorized"]);
+    // Another tracking id for the same order is not a repeat.
+    assert_eq!(local.notify(&id, "800", "OK", "99999999999999", DEMO_HASH_KEY).await, "NG,order is no longer pending");
+}
+
+#[tokio::test]
+async fn late_notifications_after_cancel_or_expiry_are_refused() {
+    let local = start_local().await;
+    let created = local.create("late-1", 300).await;
+    let id = created["id"].as_str().expect("id").to_owned();
+    let cancel = local.op(&id, "cancels", None, None).await;
+    assert_eq!(cancel.status, 201, "{}", cancel.text);
+    assert_eq!(cancel.json()["paymentStatus"], "cancelled");
+    assert_eq!(local.sandbox.calls().len(), 0, "a pending payment is cancelled without SBPS");
+    assert_eq!(local.notify(&id, "300", "OK", "12345678901234", DEMO_HASH_KEY).await, "NG,order is no longer pending");
+
+    let created = local.create("late-2", 300).await;
+    let id = created["id"].as_str().expect("id").to_owned();
+    local.app.clock.advance(Duration::minutes(41));
+    assert_eq!(local.notify(&id, "300", "OK", "12345678901234", DEMO_HASH_KEY).await, "NG,order is no longer pending");
+    assert_eq!(local.payment(&id).await["status"], "expired");
+}
+
+#[tokio::test]
+async fn a_timed_out_capture_retried_with_its_key_captures_once() {
+    let local = start_local().await;
+    let id = local.authorized("timeout-1", 1000).await;
+    local.sandbox.inject(vec![Fault::Delay { millis: 1500 }]);
+    let first = local.op(&id, "captures", None, Some("cap-key")).await;
+    assert_eq!(first.status, 503, "{}", first.text);
+    assert!(first.headers.contains_key("retry-after"));
+    assert_eq!(first.json()["status"], "pending");
+    // While the outcome is unknown, other operations wait.
+    let other = local.op(&id, "cancels", None, None).await;
+    assert_eq!(other.status, 409, "{}", other.text);
+
+    let retry = local.op(&id, "captures", None, Some("cap-key")).await;
+    assert_eq!(retry.status, 201, "{}", retry.text);
+    assert_eq!(retry.json()["id"], first.json()["id"], "the same operation, resumed");
+    assert_eq!(local.performed(CAPTURE), 1, "exactly one capture reached the sandbox's books");
+    assert_eq!(local.sent(CAPTURE), 2);
+    let p = local.payment(&id).await;
+    assert_eq!(p["status"], "captured");
+    assert_eq!(p["operations"].as_array().map(Vec::len), Some(1));
+    // And the key now replays.
+    let again = local.op(&id, "captures", None, Some("cap-key")).await;
+    assert_eq!((again.status, again.text), (201, retry.text));
+}
+
+#[tokio::test]
+async fn concurrent_captures_make_one_sbps_capture() {
+    let local = Arc::new(start_local().await);
+    let id = local.authorized("race-1", 1000).await;
+    let mut tasks = Vec::new();
+    for _ in 0..20 {
+        let (local, id) = (local.clone(), id.clone());
+        tasks.push(tokio::spawn(async move { local.op(&id, "captures", None, None).await.status }));
+    }
+    let mut statuses = Vec::new();
+    for t in tasks {
+        statuses.push(t.await.expect("task"));
+    }
+    assert_eq!(statuses.iter().filter(|s| **s == 201).count(), 1, "{statuses:?}");
+    assert!(statuses.iter().all(|s| *s == 201 || *s == 409), "{statuses:?}");
+    assert_eq!(local.sent(CAPTURE), 1);
+    assert_eq!(local.payment(&id).await["capturedAmount"]["value"], 1000);
+}
+
+#[tokio::test]
+async fn cancels_void_authorizations_and_partial_cancels_lower_the_capture() {
+    let local = start_local().await;
+    // Full cancel of an authorization: SBPS void.
+    let id = local.authorized("cancel-1", 1000).await;
+    let r = local.op(&id, "cancels", None, None).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.json()["paymentStatus"], "cancelled");
+    assert_eq!(local.performed(CANCEL_REFUND), 1);
+    let p = local.payment(&id).await;
+    assert_eq!(p["cancelledAmount"]["value"], 1000);
+    local.create("cancel-1", 1000).await; // reference released
+
+    // Partial cancel: no SBPS call; the capture then sends the lower amount.
+    let id = local.authorized("cancel-2", 1000).await;
+    let calls = local.sandbox.calls().len();
+    let r = local.op(&id, "cancels", Some(300), None).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.json()["paymentStatus"], "authorized");
+    assert_eq!(local.sandbox.calls().len(), calls);
+    let again = local.op(&id, "cancels", Some(100), None).await;
+    assert_eq!((again.status, again.json()["reason"]["code"].as_str()), (409, Some("operation_not_allowed")));
+    let over = local.op(&id, "captures", Some(701), None).await;
+    assert_eq!((over.status, over.json()["reason"]["code"].as_str()), (422, Some("amount_exceeds_remaining")));
+    let capture = local.op(&id, "captures", None, None).await;
+    assert_eq!(capture.status, 201, "{}", capture.text);
+    assert_eq!(local.sandbox.calls().last().and_then(|c| c.amount), Some(700));
+    let p = local.payment(&id).await;
+    assert_eq!((p["capturedAmount"]["value"].as_u64(), p["cancelledAmount"]["value"].as_u64()), (Some(700), Some(300)));
+    // A second capture is refused by us, not by SBPS.
+    let calls = local.sandbox.calls().len();
+    assert_eq!(local.op(&id, "captures", None, None).await.status, 409);
+    assert_eq!(local.sandbox.calls().len(), calls);
+}
+
+#[tokio::test]
+async fn full_refund_in_the_sales_month_and_the_refund_deadline() {
+    let local = start_local().await;
+    let id = local.captured("refund-1", 1000).await;
+    let r = local.op(&id, "refunds", None, None).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.json()["paymentStatus"], "refunded");
+    assert_eq!(local.payment(&id).await["refundedAmount"]["value"], 1000);
+    assert_eq!(local.op(&id, "refunds", None, None).await.status, 409);
+
+    let id = local.captured("refund-2", 1000).await;
+    // Sold in November (Japan time): refunds close at the end of January.
+    local.app.clock.set(Utc.with_ymd_and_hms(2027, 1, 31, 15, 0, 0).single().expect("time"));
+    let calls = local.sandbox.calls().len();
+    let late = local.op(&id, "refunds", None, None).await;
+    assert_eq!((late.status, late.json()["reason"]["code"].as_str()), (422, Some("refund_period_expired")));
+    assert_eq!(local.sandbox.calls().len(), calls);
+}
+
+#[tokio::test]
+async fn sbps_refusals_map_to_stable_reasons() {
+    let local = start_local().await;
+    let id = local.captured("errors-1", 1000).await;
+    local.app.clock.set(Utc.with_ymd_and_hms(2026, 12, 1, 1, 0, 0).single().expect("time"));
+
+    // 402-29: au's billing run is not done: 503 with Retry-After, the operation failed, the key
+    // not remembered.
+    local.sandbox.inject(vec![Fault::Error { code: "40229999".into() }]);
+    let r = local.op(&id, "refunds", Some(100), Some("ref-29")).await;
+    assert_eq!(r.status, 503, "{}", r.text);
+    assert!(r.headers.contains_key("retry-after"));
+    assert_eq!(
+        (r.json()["status"].as_str(), r.json()["reason"]["code"].as_str()),
+        (Some("failed"), Some("billing_run_pending"))
+    );
+
+    // 402-09 (checksum): a configuration fault, 502.
+    local.sandbox.inject(vec![Fault::Error { code: "40209025".into() }]);
+    let r = local.op(&id, "refunds", Some(100), Some("ref-29")).await;
+    assert_eq!(r.status, 502, "{}", r.text);
+    assert_eq!(r.json()["reason"]["code"], "provider_configuration_error");
+
+    // 402-75: more than was captured, 422.
+    local.sandbox.inject(vec![Fault::Error { code: "40275008".into() }]);
+    let r = local.op(&id, "refunds", Some(100), None).await;
+    assert_eq!((r.status, r.json()["reason"]["code"].as_str()), (422, Some("amount_exceeds_remaining")));
+
+    // Failed operations do not count toward "one refund".
+    let r = local.op(&id, "refunds", Some(100), None).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let p = local.payment(&id).await;
+    let statuses: Vec<&str> =
+        p["operations"].as_array().expect("ops").iter().filter_map(|o| o["status"].as_str()).collect();
+    assert_eq!(statuses, ["succeeded", "failed", "failed", "failed", "succeeded"]);
+    assert_eq!(local.performed(CANCEL_REFUND), 1);
+}
+
+#[tokio::test]
+async fn an_unknown_outcome_is_recovered_on_the_next_read() {
+    let local = start_local().await;
+    let id = local.authorized("recover-1", 1000).await;
+    local.sandbox.inject(vec![Fault::Status { status: 500 }]);
+    let r = local.op(&id, "captures", None, None).await;
+    assert_eq!((r.status, r.json()["status"].as_str()), (503, Some("pending")));
+    // Within the lock window a read does not resend.
+    assert_eq!(local.payment(&id).await["operations"][0]["status"], "pending");
+    assert_eq!(local.sent(CAPTURE), 1);
+    local.app.clock.advance(Duration::seconds(10));
+    let p = local.payment(&id).await;
+    assert_eq!(p["status"], "captured");
+    assert_eq!(p["operations"][0]["status"], "succeeded");
+    assert_eq!((local.sent(CAPTURE), local.performed(CAPTURE)), (2, 1));
+}
+
+#[tokio::test]
+async fn a_dropped_connection_is_resumed_by_the_same_key() {
+    let local = start_local().await;
+    let id = local.captured("reset-1", 1000).await;
+    local.sandbox.inject(vec![Fault::Reset]);
+    let r = local.op(&id, "refunds", None, Some("k-reset")).await;
+    assert_eq!(r.status, 503, "{}", r.text);
+    let r = local.op(&id, "refunds", None, Some("k-reset")).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(local.performed(CANCEL_REFUND), 1);
+    // The same key with another body is refused.
+    let r = local.op(&id, "refunds", Some(5), Some("k-reset")).await;
+    assert_eq!(r.status, 422);
+}
+
+#[tokio::test]
+async fn operations_check_their_input_and_their_account() {
+    let local = start_local().await;
+    let id = local.authorized("input-1", 1000).await;
+    for body in [
+        json!({"amount": {"value": 0, "currency": "jpy"}}),
+        json!({"amount": {"value": 10, "currency": "usd"}}),
+        json!({"amount": "10"}),
+        json!([1]),
+    ] {
+        let r = reply(
+            local.http.post(format!("{}/v1/payments/{id}/captures", local.base)).bearer_auth(DEMO_KEY).json(&body),
+        )
+        .await;
+        assert_eq!(r.status, 400, "{body}: {}", r.text);
+    }
+    let r = reply(local.http.post(format!("{}/v1/payments/{id}/captures", local.base)).bearer_auth(OTHER_KEY)).await;
+    assert_eq!(r.status, 404);
+    let r = reply(local.http.post(format!("{}/v1/payments/{id}/captures", local.base))).await;
+    assert_eq!(r.status, 401);
+    assert_eq!(local.sandbox.calls().len(), 0);
+    assert_eq!(local.events(&id).await.len(), 2);
+}
