@@ -67,7 +67,7 @@ pub async fn handle<S: Store>(app: &App<S>, req: Request, serves: Option<&[Funct
         .lambda_context_ref()
         .map(|c| c.request_id.clone())
         .or_else(|| req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).map(str::to_owned))
-        .unwrap_or_default();
+        .unwrap_or_else(|| format!("local-{}", crate::ids::OperationId::generate()));
     let route = routed.as_ref().map(Route::name).unwrap_or("unmatched");
     let created = response.extensions().get::<PaymentIdLog>().map(|p| p.0.as_str());
     let payment_id = routed.as_ref().ok().and_then(Route::payment_id).or(created).unwrap_or("");

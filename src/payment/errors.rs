@@ -18,7 +18,10 @@ pub enum StateError {
     NothingLeft,
     #[error("A pending payment can only be cancelled in full.")]
     PartialCancelOfPending,
-    #[error("A partial refund is possible only from the month after the sale (Japan time), from {from}.")]
+    #[error(
+        "A partial refund is possible only from the month after the sale, from {} (Japan time).",
+        from.with_timezone(&super::calendar::japan()).format("%Y-%m-%d")
+    )]
     PartialRefundNotYetAvailable { from: DateTime<Utc> },
     #[error("Refunds are possible only until the end of the second month after the sale (Japan time).")]
     RefundPeriodExpired,
