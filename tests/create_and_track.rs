@@ -85,7 +85,7 @@ async fn the_seed_request_answers_the_seed_shape() {
         assert_eq!(param(&body, field), "https://merchant.site/complete-payment");
     }
     assert_eq!(param(&body, "pagecon_url"), "http://127.0.0.1:3000/v1/notifications/sbps");
-    assert_eq!(param(&body, "request_date"), "20261110120000"); // Japan time of the test clock
+    assert_eq!(param(&body, "request_date"), "20301110120000"); // Japan time of the test clock
     assert_eq!(param(&body, "limit_second"), "600");
 
     // Anyone can recompute the checksum from DESIGN §6's demo hash key.

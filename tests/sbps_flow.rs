@@ -117,13 +117,13 @@ impl Local {
             ("amount", amount),
             ("pay_type", "0"),
             ("service_type", "0"),
-            ("request_date", "20261110120000"),
+            ("request_date", "20301110120000"),
             ("res_pay_method", "auone"),
             ("res_result", result),
             ("res_tracking_id", tracking_id),
-            ("res_payment_date", "20261110120100"),
+            ("res_payment_date", "20301110120100"),
             ("res_err_code", if result == "OK" { "" } else { "402U1999" }),
-            ("res_date", "20261110120100"),
+            ("res_date", "20301110120100"),
             ("limit_second", "600"),
         ] {
             fields.insert(k.into(), v.into());
@@ -218,7 +218,7 @@ async fn the_newcomers_walk_partial_capture_then_partial_refund_next_month() {
     assert_eq!(local.sandbox.calls().len(), calls_before);
 
     // Next month (Japan time), for the gateway and the sandbox alike.
-    local.app.clock.set(Utc.with_ymd_and_hms(2026, 12, 2, 1, 0, 0).single().expect("time"));
+    local.app.clock.set(Utc.with_ymd_and_hms(2030, 12, 2, 1, 0, 0).single().expect("time"));
     let refund = local.op(&id, "refunds", Some(100), Some("ref-1")).await;
     assert_eq!(refund.status, 201, "{}", refund.text);
     assert_eq!(refund.json()["paymentStatus"], "partially_refunded");
@@ -449,7 +449,7 @@ async fn full_refund_in_the_sales_month_and_the_refund_deadline() {
 
     let id = local.captured("refund-2", 1000).await;
     // Sold in November (Japan time): refunds close at the end of January.
-    local.app.clock.set(Utc.with_ymd_and_hms(2027, 1, 31, 15, 0, 0).single().expect("time"));
+    local.app.clock.set(Utc.with_ymd_and_hms(2031, 1, 31, 15, 0, 0).single().expect("time"));
     let calls = local.sandbox.calls().len();
     let late = local.op(&id, "refunds", None, None).await;
     assert_eq!((late.status, late.json()["reason"]["code"].as_str()), (422, Some("refund_period_expired")));
@@ -460,7 +460,7 @@ async fn full_refund_in_the_sales_month_and_the_refund_deadline() {
 async fn sbps_refusals_map_to_stable_reasons() {
     let local = start_local().await;
     let id = local.captured("errors-1", 1000).await;
-    local.app.clock.set(Utc.with_ymd_and_hms(2026, 12, 1, 1, 0, 0).single().expect("time"));
+    local.app.clock.set(Utc.with_ymd_and_hms(2030, 12, 1, 1, 0, 0).single().expect("time"));
 
     // 402-29: au's billing run is not done: 503 with Retry-After, the operation failed, the key
     // not remembered.

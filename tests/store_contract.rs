@@ -160,41 +160,43 @@ pub async fn idempotency_records_are_claimed_once<S: Store>(store: S) {
 macro_rules! contract {
     ($adapter:ident, $make:expr) => {
         mod $adapter {
+            #[allow(unused_imports)]
             use super::*;
             #[tokio::test]
             async fn create_then_read_back() {
-                super::create_then_read_back($make).await
+                super::create_then_read_back($make.await).await
             }
             #[tokio::test]
             async fn duplicate_reference_writes_nothing() {
-                super::duplicate_reference_writes_nothing($make).await
+                super::duplicate_reference_writes_nothing($make.await).await
             }
             #[tokio::test]
             async fn taken_idempotency_key_writes_nothing() {
-                super::taken_idempotency_key_writes_nothing($make).await
+                super::taken_idempotency_key_writes_nothing($make.await).await
             }
             #[tokio::test]
             async fn changes_are_conditioned_on_version() {
-                super::changes_are_conditioned_on_version($make).await
+                super::changes_are_conditioned_on_version($make.await).await
             }
             #[tokio::test]
             async fn operations_and_events_are_written_with_the_payment() {
-                super::operations_and_events_are_written_with_the_payment($make).await
+                super::operations_and_events_are_written_with_the_payment($make.await).await
             }
             #[tokio::test]
             async fn ending_without_money_releases_the_reference() {
-                super::ending_without_money_releases_the_reference($make).await
+                super::ending_without_money_releases_the_reference($make.await).await
             }
             #[tokio::test]
             async fn invariant_breaking_writes_are_refused() {
-                super::invariant_breaking_writes_are_refused($make).await
+                super::invariant_breaking_writes_are_refused($make.await).await
             }
             #[tokio::test]
             async fn idempotency_records_are_claimed_once() {
-                super::idempotency_records_are_claimed_once($make).await
+                super::idempotency_records_are_claimed_once($make.await).await
             }
         }
     };
 }
 
-contract!(sqlite, SqliteStore::in_memory().expect("store"));
+contract!(sqlite, async { SqliteStore::in_memory().expect("store") });
+contract!(dynamodb, common::dynamo::store());

@@ -8,6 +8,7 @@
 //!   in the same write when the payment ends without money taken;
 //! * an idempotency record whose `expires_at` has passed is treated as absent.
 
+pub mod dynamodb;
 pub mod sqlite;
 
 use std::future::Future;
@@ -18,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use crate::ids::{OperationId, PaymentId, TrackId};
 use crate::payment::{AuditEvent, Payment, Transition};
 
+pub use dynamodb::DynamoStore;
 pub use sqlite::SqliteStore;
 
 /// Whether the request behind an idempotency key is still running or has its answer.

@@ -1,6 +1,8 @@
 //! Shared test wiring: an app on a given store with a manual clock, and request builders.
 #![allow(dead_code)]
 
+pub mod dynamo;
+
 use chrono::{DateTime, TimeZone, Utc};
 use kantan::clock::Clock;
 use kantan::config::{Account, Accounts, Settings, demo_account};
@@ -18,9 +20,10 @@ pub const DEMO_KEY: &str = "sk_local_demo";
 pub const OTHER_KEY: &str = "sk_other_account";
 pub const OTHER_ACCOUNT: &str = "2HdOtherAccount000000000000";
 
-/// 2026-11-10 12:00 JST.
+/// 2030-11-10 12:00 JST: in the future, so that no TTL sweeper (DynamoDB Local has one) deletes
+/// records the tests still read.
 pub fn start() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 10, 3, 0, 0).single().expect("valid time")
+    Utc.with_ymd_and_hms(2030, 11, 10, 3, 0, 0).single().expect("valid time")
 }
 
 pub fn settings() -> Settings {

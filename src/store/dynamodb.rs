@@ -1,0 +1,532 @@
+//! The DynamoDB adapter: one table, the item layout of DESIGN §5.
+//!
+//! | item | PK | SK |
+//! |---|---|---|
+//! | payment | `PAYMENT#<id>` | `PAYMENT` |
+//! | operation | `PAYMENT#<id>` | `OP#<opId>` |
+//! | audit event | `PAYMENT#<id>` | `EVENT#<seq, 10 digits>` |
+//! | reference guard | `MREF#<account>#<merchantReference>` | `MREF` |
+//! | track pointer | `TRACK#<trackId>` | `TRACK` |
+//! | idempotency record | `IDEM#<account>#<key>` | `IDEM` |
+//!
+//! Attributes are the domain fields in camelCase, amounts as numbers; `expiresAt` is epoch
+//! seconds (the table's TTL attribute). Create is one `TransactWriteItems`; every later change
+//! is one `TransactWriteItems` conditioned on the payment's `version`. A payment and its
+//! operations are read with one `Query` (`SK >= "OP#"` skips the audit events).
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, CancellationReason, Delete, KeySchemaElement, KeyType, Put,
+    ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TimeToLiveSpecification, TransactWriteItem,
+};
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use super::{IdempotencyRecord, NewPaymentRecord, Store, StoreError};
+use crate::ids::{PaymentId, TrackId};
+use crate::payment::{AuditEvent, Operation, Payment, Transition};
+
+/// The table's key schema and TTL attribute: the one statement of them in code. The SAM
+/// template mirrors it.
+pub const PARTITION_KEY: &str = "PK";
+pub const SORT_KEY: &str = "SK";
+pub const TTL_ATTRIBUTE: &str = "expiresAt";
+
+/// How often a transaction cancelled only by a concurrent transaction is retried.
+const CONFLICT_RETRIES: u32 = 8;
+
+type Item = HashMap<String, AttributeValue>;
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn payment_pk(id: &str) -> String {
+    format!("PAYMENT#{id}")
+}
+fn mref_pk(account: &str, reference: &str) -> String {
+    format!("MREF#{account}#{reference}")
+}
+fn track_pk(track: &str) -> String {
+    format!("TRACK#{track}")
+}
+fn idem_pk(account: &str, key: &str) -> String {
+    format!("IDEM#{account}#{key}")
+}
+fn event_sk(seq: u64) -> String {
+    format!("EVENT#{seq:010}")
+}
+
+fn unavailable(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+
+/// JSON -> DynamoDB attribute: numbers stay numbers, objects become maps.
+fn to_attr(value: &Value) -> AttributeValue {
+    match value {
+        Value::Null => AttributeValue::Null(true),
+        Value::Bool(b) => AttributeValue::Bool(*b),
+        Value::Number(num) => AttributeValue::N(num.to_string()),
+        Value::String(text) => AttributeValue::S(text.clone()),
+        Value::Array(items) => AttributeValue::L(items.iter().map(to_attr).collect()),
+        Value::Object(map) => AttributeValue::M(map.iter().map(|(k, v)| (k.clone(), to_attr(v))).collect()),
+    }
+}
+
+fn from_attr(attr: &AttributeValue) -> Result<Value, StoreError> {
+    Ok(match attr {
+        AttributeValue::Null(_) => Value::Null,
+        AttributeValue::Bool(b) => Value::Bool(*b),
+        AttributeValue::N(num) => serde_json::from_str(num).map_err(|_| unavailable("unreadable number"))?,
+        AttributeValue::S(text) => Value::String(text.clone()),
+        AttributeValue::L(items) => Value::Array(items.iter().map(from_attr).collect::<Result<_, _>>()?),
+        AttributeValue::M(map) => {
+            Value::Object(map.iter().map(|(k, v)| Ok((k.clone(), from_attr(v)?))).collect::<Result<_, StoreError>>()?)
+        }
+        _ => return Err(unavailable("unexpected attribute type")),
+    })
+}
+
+/// A domain value as an item with its keys.
+fn item_of<T: serde::Serialize>(value: &T, pk: String, sk: &str) -> Result<Item, StoreError> {
+    let Value::Object(map) = serde_json::to_value(value).map_err(unavailable)? else {
+        return Err(unavailable("not an object"));
+    };
+    let mut item: Item = map.iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k.clone(), to_attr(v))).collect();
+    item.insert(PARTITION_KEY.into(), s(pk));
+    item.insert(SORT_KEY.into(), s(sk));
+    Ok(item)
+}
+
+fn value_of<T: serde::de::DeserializeOwned>(item: &Item) -> Result<T, StoreError> {
+    let map = item
+        .iter()
+        .filter(|(k, _)| k.as_str() != PARTITION_KEY && k.as_str() != SORT_KEY)
+        .map(|(k, v)| Ok((k.clone(), from_attr(v)?)))
+        .collect::<Result<serde_json::Map<String, Value>, StoreError>>()?;
+    serde_json::from_value(Value::Object(map)).map_err(|e| unavailable(format!("unreadable item: {e}")))
+}
+
+fn idem_item(record: &IdempotencyRecord) -> Result<Item, StoreError> {
+    let mut item = item_of(record, idem_pk(&record.account_id, &record.key), "IDEM")?;
+    // TTL wants epoch seconds.
+    item.insert(TTL_ATTRIBUTE.into(), n(record.expires_at.timestamp()));
+    if let Some(until) = record.locked_until {
+        item.insert("lockedUntil".into(), n(until.timestamp_millis()));
+    }
+    Ok(item)
+}
+
+fn idem_of(mut item: Item) -> Result<IdempotencyRecord, StoreError> {
+    let epoch = |item: &Item, name: &str, millis: bool| -> Result<Option<String>, StoreError> {
+        match item.get(name) {
+            Some(AttributeValue::N(v)) => {
+                let v: i64 = v.parse().map_err(|_| unavailable("unreadable time"))?;
+                let t = if millis { DateTime::from_timestamp_millis(v) } else { DateTime::from_timestamp(v, 0) };
+                Ok(t.map(|t| t.to_rfc3339()))
+            }
+            _ => Ok(None),
+        }
+    };
+    if let Some(t) = epoch(&item, TTL_ATTRIBUTE, false)? {
+        item.insert(TTL_ATTRIBUTE.into(), s(t));
+    }
+    if let Some(t) = epoch(&item, "lockedUntil", true)? {
+        item.insert("lockedUntil".into(), s(t));
+    }
+    value_of(&item)
+}
+
+fn key(pk: String, sk: &str) -> Item {
+    HashMap::from([(PARTITION_KEY.to_owned(), s(pk)), (SORT_KEY.to_owned(), s(sk))])
+}
+
+fn put(
+    table: &str,
+    item: Item,
+    condition: Option<&str>,
+    values: Vec<(&str, AttributeValue)>,
+) -> Result<TransactWriteItem, StoreError> {
+    let mut p = Put::builder().table_name(table).set_item(Some(item));
+    if let Some(c) = condition {
+        p = p.condition_expression(c);
+    }
+    for (k, v) in values {
+        p = p.expression_attribute_values(k, v);
+    }
+    let p = p.return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+    Ok(TransactWriteItem::builder().put(p.build().map_err(unavailable)?).build())
+}
+
+/// The reasons a transaction was cancelled, in request order; `None` if it failed otherwise.
+fn cancellation_reasons(e: &SdkError<TransactWriteItemsError>) -> Option<Vec<CancellationReason>> {
+    match e.as_service_error() {
+        Some(TransactWriteItemsError::TransactionCanceledException(ex)) => Some(ex.cancellation_reasons().to_vec()),
+        _ => None,
+    }
+}
+
+fn failed(reasons: &[CancellationReason], index: usize) -> bool {
+    reasons.get(index).and_then(|r| r.code()) == Some("ConditionalCheckFailed")
+}
+
+fn conflicted(reasons: &[CancellationReason]) -> bool {
+    reasons.iter().any(|r| r.code() == Some("TransactionConflict"))
+}
+
+/// The DynamoDB store.
+#[derive(Debug, Clone)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        DynamoStore { client, table: table.into() }
+    }
+
+    /// A client from the environment. With `AWS_ENDPOINT_URL_DYNAMODB` (DynamoDB Local) a
+    /// region and dummy credentials are set when none are given, so the SDK never wanders off
+    /// to SSO or the instance metadata address.
+    pub async fn client_from_env() -> Client {
+        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+        if std::env::var_os("AWS_ENDPOINT_URL_DYNAMODB").is_some() {
+            if std::env::var_os("AWS_REGION").is_none() && std::env::var_os("AWS_DEFAULT_REGION").is_none() {
+                loader = loader.region(aws_config::Region::new("us-east-1"));
+            }
+            if std::env::var_os("AWS_ACCESS_KEY_ID").is_none() {
+                loader = loader.credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+                    "local", "local", None, None, "local",
+                ));
+            }
+        }
+        Client::new(&loader.load().await)
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// Creates the table (key schema, on-demand, TTL) unless it exists; for DynamoDB Local.
+    /// Point-in-time recovery, encryption and tags are the SAM template's business.
+    pub async fn ensure_table(&self) -> Result<(), StoreError> {
+        if self.client.describe_table().table_name(&self.table).send().await.is_ok() {
+            return Ok(());
+        }
+        let attribute = |name: &str| {
+            AttributeDefinition::builder()
+                .attribute_name(name)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .map_err(unavailable)
+        };
+        let key = |name: &str, kind: KeyType| {
+            KeySchemaElement::builder().attribute_name(name).key_type(kind).build().map_err(unavailable)
+        };
+        let created = self
+            .client
+            .create_table()
+            .table_name(&self.table)
+            .billing_mode(BillingMode::PayPerRequest)
+            .attribute_definitions(attribute(PARTITION_KEY)?)
+            .attribute_definitions(attribute(SORT_KEY)?)
+            .key_schema(key(PARTITION_KEY, KeyType::Hash)?)
+            .key_schema(key(SORT_KEY, KeyType::Range)?)
+            .send()
+            .await;
+        if let Err(e) = created {
+            // A concurrent creator may have won.
+            if self.client.describe_table().table_name(&self.table).send().await.is_err() {
+                return Err(unavailable(aws_sdk_dynamodb::error::DisplayErrorContext(e)));
+            }
+        }
+        let ttl = TimeToLiveSpecification::builder()
+            .attribute_name(TTL_ATTRIBUTE)
+            .enabled(true)
+            .build()
+            .map_err(unavailable)?;
+        let _ = self.client.update_time_to_live().table_name(&self.table).time_to_live_specification(ttl).send().await;
+        Ok(())
+    }
+
+    async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<(), SdkError<TransactWriteItemsError>> {
+        let mut attempt = 0;
+        loop {
+            let result = self.client.transact_write_items().set_transact_items(Some(items.clone())).send().await;
+            match &result {
+                Err(e) if attempt < CONFLICT_RETRIES => {
+                    // Cancelled only because another transaction held an item: try again.
+                    let only_conflict = cancellation_reasons(e).is_some_and(|r| {
+                        conflicted(&r) && !r.iter().any(|x| x.code() == Some("ConditionalCheckFailed"))
+                    });
+                    if !only_conflict {
+                        return result.map(|_| ());
+                    }
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(5 * u64::from(attempt) + rand::random_range(0..20))).await;
+                }
+                _ => return result.map(|_| ()),
+            }
+        }
+    }
+
+    async fn query_payment(&self, id: &str) -> Result<Option<Payment>, StoreError> {
+        let mut items = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .consistent_read(true)
+                .key_condition_expression("PK = :pk AND SK >= :op")
+                .expression_attribute_values(":pk", s(payment_pk(id)))
+                .expression_attribute_values(":op", s("OP#"))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| unavailable(aws_sdk_dynamodb::error::DisplayErrorContext(e)))?;
+            items.extend(out.items().iter().cloned());
+            match out.last_evaluated_key() {
+                Some(k) if !k.is_empty() => start = Some(k.clone()),
+                _ => break,
+            }
+        }
+        let sk = |i: &Item| match i.get(SORT_KEY) {
+            Some(AttributeValue::S(v)) => v.clone(),
+            _ => String::new(),
+        };
+        let Some(payment_item) = items.iter().find(|i| sk(i) == "PAYMENT") else { return Ok(None) };
+        let mut payment: Payment = value_of(payment_item)?;
+        let mut operations: Vec<Operation> =
+            items.iter().filter(|i| sk(i).starts_with("OP#")).map(value_of).collect::<Result<_, _>>()?;
+        operations.sort_by_key(|op| op.sequence);
+        payment.operations = operations;
+        Ok(Some(payment))
+    }
+
+    async fn get(&self, pk: String, sk: &str) -> Result<Option<Item>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .consistent_read(true)
+            .set_key(Some(key(pk, sk)))
+            .send()
+            .await
+            .map_err(|e| unavailable(aws_sdk_dynamodb::error::DisplayErrorContext(e)))?;
+        Ok(out.item().cloned())
+    }
+
+    fn idem_condition() -> &'static str {
+        "attribute_not_exists(PK) OR expiresAt <= :now OR operationId = :op"
+    }
+}
+
+fn payment_id_in(item: Option<&Item>) -> Option<PaymentId> {
+    match item?.get("paymentId")? {
+        AttributeValue::S(id) => id.parse().ok(),
+        _ => None,
+    }
+}
+
+impl Store for DynamoStore {
+    async fn create_payment(&self, record: &NewPaymentRecord, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let p = &record.payment;
+        p.check_invariants().map_err(StoreError::Invariant)?;
+        let not_exists = Some("attribute_not_exists(PK)");
+        let pointer = |pk: String, sk: &str| {
+            let mut item = key(pk, sk);
+            item.insert("paymentId".into(), s(p.id.as_str()));
+            item.insert("accountId".into(), s(&p.account_id));
+            item
+        };
+        let mut items = vec![
+            put(&self.table, item_of(p, payment_pk(p.id.as_str()), "PAYMENT")?, not_exists, vec![])?,
+            put(&self.table, pointer(mref_pk(&p.account_id, &p.merchant_reference), "MREF"), not_exists, vec![])?,
+            put(&self.table, pointer(track_pk(p.track_id.as_str()), "TRACK"), not_exists, vec![])?,
+            put(
+                &self.table,
+                item_of(&record.event, payment_pk(p.id.as_str()), &event_sk(record.event.seq))?,
+                not_exists,
+                vec![],
+            )?,
+        ];
+        if let Some(idem) = &record.idempotency {
+            items.push(put(
+                &self.table,
+                idem_item(idem)?,
+                Some("attribute_not_exists(PK) OR expiresAt <= :now"),
+                vec![(":now", n(now.timestamp()))],
+            )?);
+        }
+        match self.transact(items).await {
+            Ok(()) => Ok(()),
+            Err(e) => match cancellation_reasons(&e) {
+                Some(reasons) if failed(&reasons, 4) => Err(StoreError::IdempotencyKeyTaken),
+                Some(reasons) if failed(&reasons, 1) => {
+                    let existing = match payment_id_in(reasons.get(1).and_then(|r| r.item())) {
+                        Some(id) => Some(id),
+                        None => payment_id_in(
+                            self.get(mref_pk(&p.account_id, &p.merchant_reference), "MREF").await?.as_ref(),
+                        ),
+                    };
+                    match existing {
+                        Some(id) => Err(StoreError::DuplicateReference(id)),
+                        // Released in between: the caller may simply try again.
+                        None => Err(StoreError::VersionConflict),
+                    }
+                }
+                Some(reasons) if conflicted(&reasons) => {
+                    Err(StoreError::Unavailable("transaction conflicts persisted".into()))
+                }
+                Some(_) => Err(StoreError::Unavailable("create was cancelled: an id was reused".into())),
+                None => Err(unavailable(aws_sdk_dynamodb::error::DisplayErrorContext(e))),
+            },
+        }
+    }
+
+    async fn payment(&self, id: &PaymentId) -> Result<Option<Payment>, StoreError> {
+        self.query_payment(id.as_str()).await
+    }
+
+    async fn payment_by_track(&self, track_id: &TrackId) -> Result<Option<Payment>, StoreError> {
+        match payment_id_in(self.get(track_pk(track_id.as_str()), "TRACK").await?.as_ref()) {
+            Some(id) => self.query_payment(id.as_str()).await,
+            None => Ok(None),
+        }
+    }
+
+    async fn apply(&self, transition: &Transition, idempotency: Option<&IdempotencyRecord>) -> Result<(), StoreError> {
+        let p = &transition.payment;
+        p.check_invariants().map_err(StoreError::Invariant)?;
+        let pk = payment_pk(p.id.as_str());
+        let mut items = vec![put(
+            &self.table,
+            item_of(p, pk.clone(), "PAYMENT")?,
+            Some("version = :expected"),
+            vec![(":expected", n(transition.expected_version()))],
+        )?];
+        if let Some(op) = &transition.operation {
+            items.push(put(&self.table, item_of(op, pk.clone(), &format!("OP#{}", op.id))?, None, vec![])?);
+        }
+        items.push(put(
+            &self.table,
+            item_of(&transition.event, pk.clone(), &event_sk(transition.event.seq))?,
+            Some("attribute_not_exists(PK)"),
+            vec![],
+        )?);
+        if transition.release_reference {
+            let delete = Delete::builder()
+                .table_name(&self.table)
+                .set_key(Some(key(mref_pk(&p.account_id, &p.merchant_reference), "MREF")))
+                .condition_expression("attribute_not_exists(PK) OR paymentId = :id")
+                .expression_attribute_values(":id", s(p.id.as_str()))
+                .build()
+                .map_err(unavailable)?;
+            items.push(TransactWriteItem::builder().delete(delete).build());
+        }
+        let idem_index = items.len();
+        if let Some(idem) = idempotency {
+            let op = idem.operation_id.as_ref().map(|o| s(o.as_str())).unwrap_or(AttributeValue::Null(true));
+            items.push(put(
+                &self.table,
+                idem_item(idem)?,
+                Some(Self::idem_condition()),
+                vec![(":now", n(transition.event.at.timestamp())), (":op", op)],
+            )?);
+        }
+        match self.transact(items).await {
+            Ok(()) => Ok(()),
+            Err(e) => match cancellation_reasons(&e) {
+                Some(reasons) if idempotency.is_some() && failed(&reasons, idem_index) && !failed(&reasons, 0) => {
+                    Err(StoreError::IdempotencyKeyTaken)
+                }
+                Some(_) => Err(StoreError::VersionConflict),
+                None => Err(unavailable(aws_sdk_dynamodb::error::DisplayErrorContext(e))),
+            },
+        }
+    }
+
+    async fn idempotency(
+        &self,
+        account_id: &str,
+        key: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<IdempotencyRecord>, StoreError> {
+        match self.get(idem_pk(account_id, key), "IDEM").await? {
+            Some(item) => {
+                let record = idem_of(item)?;
+                // DynamoDB deletes expired items late (DynamoDB Local never): treat them as absent.
+                Ok((record.expires_at > now).then_some(record))
+            }
+            None => Ok(None),
+        }
+    }
+
+    async fn put_idempotency(
+        &self,
+        record: &IdempotencyRecord,
+        expected: Option<&IdempotencyRecord>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut request = self.client.put_item().table_name(&self.table).set_item(Some(idem_item(record)?));
+        request = match expected {
+            None => request
+                .condition_expression("attribute_not_exists(PK) OR expiresAt <= :now")
+                .expression_attribute_values(":now", n(now.timestamp())),
+            Some(e) => {
+                let state =
+                    serde_json::to_value(e.state).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+                let request = request
+                    .expression_attribute_values(":now", n(now.timestamp()))
+                    .expression_attribute_values(":state", s(state));
+                match e.locked_until {
+                    Some(until) => request
+                        .condition_expression("expiresAt > :now AND #state = :state AND lockedUntil = :locked")
+                        .expression_attribute_values(":locked", n(until.timestamp_millis())),
+                    None => request.condition_expression(
+                        "expiresAt > :now AND #state = :state AND attribute_not_exists(lockedUntil)",
+                    ),
+                }
+                .expression_attribute_names("#state", "state")
+            }
+        };
+        match request.send().await {
+            Ok(_) => Ok(()),
+            Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => {
+                Err(StoreError::IdempotencyKeyTaken)
+            }
+            Err(e) => Err(unavailable(aws_sdk_dynamodb::error::DisplayErrorContext(e))),
+        }
+    }
+
+    async fn audit_events(&self, id: &PaymentId) -> Result<Vec<AuditEvent>, StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .consistent_read(true)
+            .key_condition_expression("PK = :pk AND begins_with(SK, :event)")
+            .expression_attribute_values(":pk", s(payment_pk(id.as_str())))
+            .expression_attribute_values(":event", s("EVENT#"))
+            .send()
+            .await
+            .map_err(|e| unavailable(aws_sdk_dynamodb::error::DisplayErrorContext(e)))?;
+        out.items().iter().map(value_of).collect()
+    }
+}
