@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod dynamo;
+pub mod flow;
 
 use chrono::{DateTime, TimeZone, Utc};
 use kantan::clock::Clock;
@@ -51,21 +52,25 @@ pub fn app_with<S: Store>(store: S, settings: Settings) -> App<S> {
 
 /// The gateway and the SBPS sandbox on one local port, as `local` runs them, sharing a manual
 /// clock; SBPS calls time out after one second.
-pub struct Local {
+pub struct Local<S = SqliteStore> {
     pub base: String,
-    pub app: Arc<App<SqliteStore>>,
+    pub app: Arc<App<S>>,
     pub sandbox: Arc<Sandbox>,
     pub http: reqwest::Client,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
-impl Drop for Local {
+impl<S> Drop for Local<S> {
     fn drop(&mut self) {
         self.server.abort();
     }
 }
 
 pub async fn start_local() -> Local {
+    start_local_on(SqliteStore::in_memory().expect("store")).await
+}
+
+pub async fn start_local_on<S: Store>(store: S) -> Local<S> {
     let listener = kantan::local::bind(0).await.expect("bind");
     let port = listener.local_addr().expect("addr").port().to_string();
     let settings = Settings::from_lookup(|name| match name {
@@ -76,7 +81,7 @@ pub async fn start_local() -> Local {
     })
     .expect("settings");
     let base = settings.public_base_url.clone();
-    let app = app_with(SqliteStore::in_memory().expect("store"), settings);
+    let app = app_with(store, settings);
     let sandbox = Arc::new(Sandbox::new(app.clock.clone(), Sandbox::merchants_of(&app.accounts)).expect("sandbox"));
     let app = Arc::new(app);
     let server = tokio::spawn(kantan::local::serve(app.clone(), Some(sandbox.clone()), listener));

@@ -1,0 +1,170 @@
+//! The payer's browser and the merchant's calls, over HTTP, for end-to-end tests.
+
+use std::collections::BTreeMap;
+
+use kantan::ids::PaymentId;
+use kantan::sbps::form::encode_shift_jis_form;
+use kantan::sbps::hashcode::Charset;
+use kantan::sbps::result::{RESULT_HASH_ORDER, result_hashcode};
+use kantan::store::Store;
+use serde_json::{Value, json};
+
+use super::{DEMO_KEY, Local, seed_body};
+
+pub struct Reply {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub text: String,
+}
+
+impl Reply {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.text).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text))
+    }
+}
+
+pub async fn reply(r: reqwest::RequestBuilder) -> Reply {
+    let r = r.send().await.expect("request");
+    let status = r.status().as_u16();
+    let headers = r.headers().clone();
+    Reply { status, headers, text: r.text().await.expect("body") }
+}
+
+impl<S: Store> Local<S> {
+    pub async fn create(&self, reference: &str, amount: u32) -> Value {
+        let mut body = seed_body(reference);
+        body["amount"]["value"] = json!(amount);
+        let r = reply(self.http.post(format!("{}/v1/payments", self.base)).bearer_auth(DEMO_KEY).json(&body)).await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        r.json()
+    }
+
+    pub async fn op(&self, id: &str, kind: &str, amount: Option<u32>, key: Option<&str>) -> Reply {
+        let mut req = self.http.post(format!("{}/v1/payments/{id}/{kind}", self.base)).bearer_auth(DEMO_KEY);
+        if let Some(a) = amount {
+            req = req.json(&json!({"amount": {"value": a, "currency": "jpy"}}));
+        }
+        if let Some(k) = key {
+            req = req.header("idempotency-key", k);
+        }
+        reply(req).await
+    }
+
+    pub async fn payment(&self, id: &str) -> Value {
+        let r = reply(self.http.get(format!("{}/v1/payments/{id}", self.base)).bearer_auth(DEMO_KEY)).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        r.json()
+    }
+
+    pub async fn events(&self, id: &str) -> Vec<String> {
+        let id: PaymentId = id.parse().expect("id");
+        self.app.store.audit_events(&id).await.expect("events").into_iter().map(|e| e.kind).collect()
+    }
+
+    /// The payer's browser: posts the redirect, reads the au screen, submits `decision`.
+    /// Answers the final page (the auto-submitting return to the merchant).
+    pub async fn pay(&self, created: &Value, decision: &str) -> (u16, String) {
+        let redirect = &created["nextStep"]["redirect"];
+        let params: Vec<(String, String)> = redirect["params"]
+            .as_array()
+            .expect("params")
+            .iter()
+            .map(|p| (p["name"].as_str().unwrap_or("").to_owned(), p["value"].as_str().unwrap_or("").to_owned()))
+            .collect();
+        let url = redirect["url"].as_str().expect("url");
+        let screen = reply(self.http.post(url).form(&params)).await;
+        assert_eq!(screen.status, 200, "{}", screen.text);
+        let (action, mut fields) = form_of(&screen.text);
+        fields.push(("decision".into(), decision.into()));
+        let done = reply(self.http.post(format!("{}{action}", self.base)).form(&fields)).await;
+        (done.status, done.text)
+    }
+
+    pub async fn authorized(&self, reference: &str, amount: u32) -> String {
+        let created = self.create(reference, amount).await;
+        let (status, page) = self.pay(&created, "approve").await;
+        assert_eq!(status, 200, "{page}");
+        let id = created["id"].as_str().expect("id").to_owned();
+        assert_eq!(self.payment(&id).await["status"], "authorized");
+        id
+    }
+
+    pub async fn captured(&self, reference: &str, amount: u32) -> String {
+        let id = self.authorized(reference, amount).await;
+        let r = self.op(&id, "captures", None, None).await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        id
+    }
+
+    /// Posts a result notification for `id` built and signed as SBPS would.
+    pub async fn notify(&self, id: &str, amount: &str, result: &str, tracking_id: &str, key: &str) -> String {
+        let mut fields: BTreeMap<String, String> =
+            RESULT_HASH_ORDER.iter().map(|n| ((*n).to_owned(), String::new())).collect();
+        for (k, v) in [
+            ("pay_method", "auone"),
+            ("merchant_id", "99999"),
+            ("service_id", "000"),
+            ("cust_code", id),
+            ("order_id", id),
+            ("item_id", id),
+            ("amount", amount),
+            ("pay_type", "0"),
+            ("service_type", "0"),
+            ("request_date", "20301110120000"),
+            ("res_pay_method", "auone"),
+            ("res_result", result),
+            ("res_tracking_id", tracking_id),
+            ("res_payment_date", "20301110120100"),
+            ("res_err_code", if result == "OK" { "" } else { "402U1999" }),
+            ("res_date", "20301110120100"),
+            ("limit_second", "600"),
+        ] {
+            fields.insert(k.into(), v.into());
+        }
+        let hash = result_hashcode(&fields, key, Charset::Utf8).expect("hash").to_ascii_uppercase();
+        fields.insert("sps_hashcode".into(), hash);
+        let body = encode_shift_jis_form(fields.iter().map(|(k, v)| (k.as_str(), v.as_str()))).expect("form");
+        let r = reply(
+            self.http
+                .post(format!("{}/v1/notifications/sbps", self.base))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(body),
+        )
+        .await;
+        assert_eq!(r.status, 200);
+        assert!(r.headers.get("content-type").is_some_and(|v| v.to_str().unwrap_or("").starts_with("text/plain")));
+        r.text
+    }
+
+    pub fn performed(&self, function_id: &str) -> usize {
+        self.sandbox.calls().iter().filter(|c| c.function_id == function_id && c.performed).count()
+    }
+
+    pub fn sent(&self, function_id: &str) -> usize {
+        self.sandbox.calls().iter().filter(|c| c.function_id == function_id).count()
+    }
+}
+
+/// The action and hidden fields of the first form of an HTML page.
+pub fn form_of(html: &str) -> (String, Vec<(String, String)>) {
+    let attr = |tag: &str, name: &str| -> String {
+        let key = format!("{name}=\"");
+        tag.find(&key)
+            .map(|i| &tag[i + key.len()..])
+            .and_then(|rest| rest.find('"').map(|j| &rest[..j]))
+            .unwrap_or("")
+            .replace("&quot;", "\"")
+            .replace("&#39;", "'")
+            .replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&amp;", "&")
+    };
+    let form_start = html.find("<form").expect("a form");
+    let form_tag = &html[form_start..form_start + html[form_start..].find('>').expect("tag end")];
+    let mut fields = Vec::new();
+    for piece in html.split("<input").skip(1) {
+        let tag = &piece[..piece.find('>').unwrap_or(piece.len())];
+        fields.push((attr(tag, "name"), attr(tag, "value")));
+    }
+    (attr(form_tag, "action"), fields)
+}

@@ -1,0 +1,160 @@
+//! The gateway on DynamoDB Local: the item layout of DESIGN §5, round trips per operation,
+//! and concurrency.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use common::dynamo::{RequestCounter, store, store_with};
+use common::*;
+use kantan::config::DEMO_HASH_KEY;
+
+#[tokio::test]
+async fn a_created_payment_is_exactly_the_items_of_the_design() {
+    let store = store().await;
+    let (client, table) = (store.client().clone(), store.table().to_owned());
+    let app = app_on(store);
+    let created = send(&app, Call::post("/v1/payments", &seed_body("order-1")).idempotency("key-1")).await.json();
+    let id = created["id"].as_str().expect("id");
+    let track = created["trackingUrl"].as_str().expect("url").rsplit('/').next().expect("track id");
+
+    let items = client.scan().table_name(&table).send().await.expect("scan").items().to_vec();
+    let keys: BTreeMap<String, String> = items
+        .iter()
+        .map(|i| {
+            let get = |k: &str| match i.get(k) {
+                Some(AttributeValue::S(v)) => v.clone(),
+                _ => String::new(),
+            };
+            (get("PK"), get("SK"))
+        })
+        .collect();
+    let expected: BTreeMap<String, String> = [
+        (format!("PAYMENT#{id}"), "PAYMENT".to_owned()),
+        ("MREF#2HdN2jq6XWmlkhqRC2gDTNYCvNH#order-1".to_owned(), "MREF".to_owned()),
+        (format!("TRACK#{track}"), "TRACK".to_owned()),
+        ("IDEM#2HdN2jq6XWmlkhqRC2gDTNYCvNH#key-1".to_owned(), "IDEM".to_owned()),
+    ]
+    .into_iter()
+    .collect();
+    // The payment's partition also holds its first audit event.
+    assert_eq!(items.len(), 5, "{keys:?}");
+    for (pk, sk) in &expected {
+        assert!(
+            items.iter().any(|i| i.get("PK") == Some(&AttributeValue::S(pk.clone()))
+                && i.get("SK") == Some(&AttributeValue::S(sk.clone()))),
+            "missing {pk} / {sk}"
+        );
+    }
+    assert!(items.iter().any(|i| i.get("SK") == Some(&AttributeValue::S("EVENT#0000000001".into()))));
+
+    let payment = items.iter().find(|i| i.get("SK") == Some(&AttributeValue::S("PAYMENT".into()))).expect("payment");
+    assert_eq!(payment.get("amount"), Some(&AttributeValue::N("200".into())));
+    assert_eq!(payment.get("capturedAmount").or(payment.get("captured")), Some(&AttributeValue::N("0".into())));
+    assert_eq!(payment.get("version"), Some(&AttributeValue::N("1".into())));
+    assert_eq!(payment.get("status"), Some(&AttributeValue::S("pending".into())));
+    let idem = items.iter().find(|i| i.get("SK") == Some(&AttributeValue::S("IDEM".into()))).expect("idem");
+    assert!(matches!(idem.get("expiresAt"), Some(AttributeValue::N(_))), "TTL attribute is epoch seconds");
+    // Nothing secret is stored.
+    let dump = format!("{items:?}");
+    assert!(!dump.contains(DEMO_HASH_KEY) && !dump.contains(DEMO_KEY));
+}
+
+#[tokio::test]
+async fn round_trips_per_operation() {
+    let counter = RequestCounter::default();
+    let local = start_local_on(store_with(Some(counter.clone())).await).await;
+    counter.take();
+
+    let created = local.create("trips-1", 1000).await;
+    assert_eq!(counter.take(), 1, "create");
+    let id = created["id"].as_str().expect("id").to_owned();
+    local.payment(&id).await;
+    assert_eq!(counter.take(), 1, "GET /v1/payments/{{id}}");
+    let track = created["trackingUrl"].as_str().expect("url");
+    let r = flow::reply(local.http.get(format!("{}{track}", local.base))).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(counter.take(), 2, "the public tracking route: pointer, then payment");
+
+    let (status, _) = local.pay(&created, "approve").await;
+    assert_eq!(status, 200);
+    assert_eq!(counter.take(), 2, "notification: read, then write");
+
+    let r = local.op(&id, "captures", Some(600), None).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(counter.take(), 3, "capture: read, write ahead, settle");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_creates_with_one_reference_make_one_payment() {
+    let app = Arc::new(app_on(store().await));
+    let mut tasks = Vec::new();
+    for _ in 0..50 {
+        let app = app.clone();
+        tasks.push(tokio::spawn(async move { send(&app, Call::post("/v1/payments", &seed_body("same-ref"))).await }));
+    }
+    let mut answers = Vec::new();
+    for t in tasks {
+        let a = t.await.expect("task");
+        answers.push((a.status, a.text));
+    }
+    let created: Vec<&String> = answers.iter().filter(|(s, _)| *s == 201).map(|(_, t)| t).collect();
+    assert_eq!(created.len(), 1, "{:?}", answers.iter().map(|(s, _)| s).collect::<Vec<_>>());
+    let id =
+        serde_json::from_str::<serde_json::Value>(created[0]).expect("json")["id"].as_str().expect("id").to_owned();
+    for (status, text) in answers.iter().filter(|(s, _)| *s != 201) {
+        assert_eq!(*status, 409, "{text}");
+        assert!(text.contains("duplicate_merchant_reference") && text.contains(&id), "{text}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_creates_with_one_key_make_one_payment() {
+    let app = Arc::new(app_on(store().await));
+    let mut tasks = Vec::new();
+    for _ in 0..50 {
+        let app = app.clone();
+        tasks.push(tokio::spawn(async move {
+            send(&app, Call::post("/v1/payments", &seed_body("keyed")).idempotency("one-key")).await
+        }));
+    }
+    let mut answers = Vec::new();
+    for t in tasks {
+        let a = t.await.expect("task");
+        answers.push((a.status, a.text));
+    }
+    let created: Vec<&String> = answers.iter().filter(|(s, _)| *s == 201).map(|(_, t)| t).collect();
+    assert!(!created.is_empty());
+    assert!(created.iter().all(|t| *t == created[0]), "every 201 is the same answer, byte for byte");
+    for (status, text) in answers.iter().filter(|(s, _)| *s != 201) {
+        assert_eq!(*status, 409, "{text}");
+        assert!(text.contains("idempotency_in_progress"), "{text}");
+    }
+}
+
+#[tokio::test]
+async fn the_whole_flow_on_dynamodb() {
+    let local = start_local_on(store().await).await;
+    let id = local.authorized("flow-1", 1000).await;
+    let r = local.op(&id, "cancels", Some(200), None).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let r = local.op(&id, "captures", None, Some("cap")).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let again = local.op(&id, "captures", None, Some("cap")).await;
+    assert_eq!((again.status, &again.text), (201, &r.text));
+    let r = local.op(&id, "refunds", None, None).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let p = local.payment(&id).await;
+    assert_eq!(p["status"], "refunded");
+    assert_eq!(
+        (
+            p["capturedAmount"]["value"].as_u64(),
+            p["cancelledAmount"]["value"].as_u64(),
+            p["refundedAmount"]["value"].as_u64()
+        ),
+        (Some(800), Some(200), Some(800))
+    );
+    assert_eq!(local.events(&id).await.len(), 7);
+}
