@@ -7,7 +7,7 @@ use std::sync::Arc;
 use lambda_http::{Request, service_fn};
 
 use crate::clock::Clock;
-use crate::config::{Settings, StoreConfig};
+use crate::config::{AccountSource, Accounts, Settings, StoreConfig};
 use crate::http::{App, Function, handle};
 use crate::metrics::Metrics;
 use crate::sbps::api::SbpsClient;
@@ -29,9 +29,50 @@ pub fn init_tracing() {
         .try_init();
 }
 
+/// The AWS SDK configuration, loaded once per cold start. With `AWS_ENDPOINT_URL_DYNAMODB`
+/// (DynamoDB Local) a region and dummy credentials are set when none are given, so the SDK
+/// never wanders off to SSO or the instance metadata address.
+pub async fn sdk_config() -> aws_config::SdkConfig {
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+    if std::env::var_os("AWS_ENDPOINT_URL_DYNAMODB").is_some() {
+        if std::env::var_os("AWS_REGION").is_none() && std::env::var_os("AWS_DEFAULT_REGION").is_none() {
+            loader = loader.region(aws_config::Region::new("us-east-1"));
+        }
+        if std::env::var_os("AWS_ACCESS_KEY_ID").is_none() {
+            loader = loader
+                .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("local", "local", None, None, "local"));
+        }
+    }
+    loader.load().await
+}
+
+/// The processing accounts: from Secrets Manager (`ACCOUNTS_SECRET_ID`, the secret string is
+/// the JSON list of accounts), a file, inline JSON, or the demo account.
+pub async fn load_accounts(settings: &Settings, aws: Option<&aws_config::SdkConfig>) -> Result<Accounts, Error> {
+    let AccountSource::Secret(secret_id) = &settings.accounts else {
+        return Ok(settings.load_local_accounts()?);
+    };
+    let loaded;
+    let aws = match aws {
+        Some(c) => c,
+        None => {
+            loaded = sdk_config().await;
+            &loaded
+        }
+    };
+    let client = aws_sdk_secretsmanager::Client::new(aws);
+    let secret = client.get_secret_value().secret_id(secret_id).send().await.map_err(|e| {
+        format!("could not read the accounts secret {secret_id}: {}", aws_sdk_secretsmanager::error::DisplayErrorContext(e))
+    })?;
+    let json = secret.secret_string().ok_or("the accounts secret has no SecretString")?;
+    let accounts = Accounts::from_json(json)?;
+    tracing::info!(secret = %secret_id, accounts = accounts.all().count(), "accounts loaded from Secrets Manager");
+    Ok(accounts)
+}
+
 /// Builds the app on `store` from `settings`.
-pub async fn build_app<S: Store>(settings: Settings, store: S) -> Result<App<S>, Error> {
-    let accounts = settings.load_local_accounts()?;
+pub async fn build_app<S: Store>(settings: Settings, store: S, aws: Option<&aws_config::SdkConfig>) -> Result<App<S>, Error> {
+    let accounts = load_accounts(&settings, aws).await?;
     let metrics = Metrics::default();
     let sbps = SbpsClient::new(settings.sbps_connect_timeout, settings.sbps_timeout, metrics.clone())?;
     Ok(App { store, accounts, settings, clock: Clock::system(), metrics, sbps })
@@ -39,8 +80,8 @@ pub async fn build_app<S: Store>(settings: Settings, store: S) -> Result<App<S>,
 
 /// The DynamoDB store of `table`; against a local endpoint (DynamoDB Local) the table is
 /// created if it is missing.
-pub async fn dynamo_store(table: &str) -> Result<DynamoStore, Error> {
-    let store = DynamoStore::new(DynamoStore::client_from_env().await, table);
+pub async fn dynamo_store(table: &str, aws: &aws_config::SdkConfig) -> Result<DynamoStore, Error> {
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(aws), table);
     if std::env::var_os("AWS_ENDPOINT_URL_DYNAMODB").is_some() {
         store.ensure_table().await?;
     }
@@ -53,10 +94,12 @@ pub async fn run_lambda(functions: &'static [Function]) -> Result<(), Error> {
     let settings = Settings::from_env()?;
     match settings.store.clone() {
         StoreConfig::Sqlite { path } => {
-            serve_lambda(build_app(settings, SqliteStore::open(&path)?).await?, functions).await
+            serve_lambda(build_app(settings, SqliteStore::open(&path)?, None).await?, functions).await
         }
         StoreConfig::DynamoDb { table } => {
-            serve_lambda(build_app(settings, dynamo_store(&table).await?).await?, functions).await
+            let aws = sdk_config().await;
+            let store = dynamo_store(&table, &aws).await?;
+            serve_lambda(build_app(settings, store, Some(&aws)).await?, functions).await
         }
     }
 }
@@ -75,8 +118,12 @@ pub async fn run_local() -> Result<(), Error> {
     init_tracing();
     let settings = Settings::from_env()?;
     match settings.store.clone() {
-        StoreConfig::Sqlite { path } => serve_local(build_app(settings, SqliteStore::open(&path)?).await?).await,
-        StoreConfig::DynamoDb { table } => serve_local(build_app(settings, dynamo_store(&table).await?).await?).await,
+        StoreConfig::Sqlite { path } => serve_local(build_app(settings, SqliteStore::open(&path)?, None).await?).await,
+        StoreConfig::DynamoDb { table } => {
+            let aws = sdk_config().await;
+            let store = dynamo_store(&table, &aws).await?;
+            serve_local(build_app(settings, store, Some(&aws)).await?).await
+        }
     }
 }
 

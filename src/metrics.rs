@@ -1,19 +1,35 @@
 //! CloudWatch embedded metric format: one JSON line per measurement on stdout, which Lambda
 //! ships to CloudWatch Logs where it becomes a metric. No client, no network call.
 
+use std::sync::{Arc, Mutex};
+
 use serde_json::json;
 
 pub const NAMESPACE: &str = "KantanGateway";
 
+/// Where metric lines go.
+#[derive(Debug, Clone, Default)]
+pub enum Sink {
+    #[default]
+    Stdout,
+    /// Dropped (tests that do not look at metrics).
+    Silent,
+    /// Kept in memory (tests that do).
+    Memory(Arc<Mutex<Vec<String>>>),
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct Metrics {
-    /// Off in tests that do not want stdout noise.
-    pub silent: bool,
+    pub sink: Sink,
 }
 
 impl Metrics {
+    pub fn silent() -> Self {
+        Metrics { sink: Sink::Silent }
+    }
+
     fn emit(&self, name: &str, value: f64, unit: &str, dimensions: &[(&str, &str)]) {
-        if self.silent {
+        if matches!(self.sink, Sink::Silent) {
             return;
         }
         let mut line = json!({
@@ -32,10 +48,18 @@ impl Metrics {
                 obj.insert((*k).to_owned(), json!(v));
             }
         }
-        println!("{line}");
+        match &self.sink {
+            Sink::Stdout => println!("{line}"),
+            Sink::Memory(lines) => {
+                if let Ok(mut lines) = lines.lock() {
+                    lines.push(line.to_string());
+                }
+            }
+            Sink::Silent => {}
+        }
     }
 
-    pub fn payment_created(&self, _amount: u32) {
+    pub fn payment_created(&self) {
         self.emit("PaymentsCreated", 1.0, "Count", &[("Method", "au_kantan_kessai")]);
     }
 
@@ -43,6 +67,11 @@ impl Metrics {
         self.emit("Operations", 1.0, "Count", &[("Type", kind), ("Outcome", outcome)]);
     }
 
+    pub fn notification(&self, outcome: &str) {
+        self.emit("Notifications", 1.0, "Count", &[("Outcome", outcome)]);
+    }
+
+    /// One SBPS API call: its latency, and an error count unless it succeeded.
     pub fn sbps_call(&self, function_id: &str, millis: f64, outcome: &str) {
         self.emit("SbpsLatency", millis, "Milliseconds", &[("FunctionId", function_id)]);
         if outcome != "ok" {

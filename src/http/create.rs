@@ -72,7 +72,7 @@ pub async fn create<S: Store>(app: &App<S>, req: &Request, api_path: &str) -> Re
     for attempt in 0..2 {
         match app.store.create_payment(&record, now).await {
             Ok(()) => {
-                app.metrics.payment_created(record.payment.amount.value());
+                app.metrics.payment_created();
                 let mut response = json_response(StatusCode::CREATED, body);
                 response.extensions_mut().insert(super::PaymentIdLog(record.payment.id.to_string()));
                 return Ok(response);

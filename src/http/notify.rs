@@ -58,8 +58,12 @@ impl Refusal {
 
 pub async fn notify<S: Store>(app: &App<S>, req: &Request) -> Response<Body> {
     let (answer, payment_id) = match receive(app, req.body().as_ref()).await {
-        Ok(id) => ("OK,".to_owned(), Some(id)),
+        Ok(id) => {
+            app.metrics.notification("accepted");
+            ("OK,".to_owned(), Some(id))
+        }
         Err((refusal, id)) => {
+            app.metrics.notification("refused");
             tracing::warn!(
                 reason = refusal.text(),
                 payment_id = id.as_ref().map(|i| i.as_str()),

@@ -195,24 +195,6 @@ impl DynamoStore {
         DynamoStore { client, table: table.into() }
     }
 
-    /// A client from the environment. With `AWS_ENDPOINT_URL_DYNAMODB` (DynamoDB Local) a
-    /// region and dummy credentials are set when none are given, so the SDK never wanders off
-    /// to SSO or the instance metadata address.
-    pub async fn client_from_env() -> Client {
-        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
-        if std::env::var_os("AWS_ENDPOINT_URL_DYNAMODB").is_some() {
-            if std::env::var_os("AWS_REGION").is_none() && std::env::var_os("AWS_DEFAULT_REGION").is_none() {
-                loader = loader.region(aws_config::Region::new("us-east-1"));
-            }
-            if std::env::var_os("AWS_ACCESS_KEY_ID").is_none() {
-                loader = loader.credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-                    "local", "local", None, None, "local",
-                ));
-            }
-        }
-        Client::new(&loader.load().await)
-    }
-
     pub fn client(&self) -> &Client {
         &self.client
     }

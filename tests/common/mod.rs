@@ -45,7 +45,7 @@ pub fn app_on<S: Store>(store: S) -> App<S> {
 
 pub fn app_with<S: Store>(store: S, settings: Settings) -> App<S> {
     let accounts = Accounts::new(vec![demo_account(&settings.public_base_url), other_account()]).expect("accounts");
-    let metrics = Metrics { silent: true };
+    let metrics = Metrics::silent();
     let sbps = SbpsClient::new(settings.sbps_connect_timeout, settings.sbps_timeout, metrics.clone()).expect("client");
     App { store, accounts, settings, clock: Clock::manual(start()), metrics, sbps }
 }
