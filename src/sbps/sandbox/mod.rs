@@ -134,6 +134,23 @@ impl Sandbox {
         self.state().faults = faults.into();
     }
 
+    /// Records an authorization as if a payer had approved it on the purchase screen (for
+    /// fixtures whose notification was not sent by this sandbox).
+    pub fn register_authorization(&self, merchant_id: &str, service_id: &str, tracking_id: &str, amount: u32) {
+        self.state().purchases.insert(
+            tracking_id.to_owned(),
+            Purchase {
+                merchant_id: merchant_id.to_owned(),
+                service_id: service_id.to_owned(),
+                amount,
+                status: PurchaseStatus::Authorized,
+                captured: 0,
+                captured_at: None,
+                refunded: 0,
+            },
+        );
+    }
+
     /// Every API call seen so far.
     pub fn calls(&self) -> Vec<ApiCall> {
         self.state().calls.clone()
