@@ -71,6 +71,10 @@ pub async fn start_local() -> Local {
 }
 
 pub async fn start_local_on<S: Store>(store: S) -> Local<S> {
+    start_local_with(store, Metrics::silent()).await
+}
+
+pub async fn start_local_with<S: Store>(store: S, metrics: Metrics) -> Local<S> {
     let listener = kantan::local::bind(0).await.expect("bind");
     let port = listener.local_addr().expect("addr").port().to_string();
     let settings = Settings::from_lookup(|name| match name {
@@ -81,7 +85,9 @@ pub async fn start_local_on<S: Store>(store: S) -> Local<S> {
     })
     .expect("settings");
     let base = settings.public_base_url.clone();
-    let app = app_with(store, settings);
+    let mut app = app_with(store, settings);
+    app.sbps = SbpsClient::new(app.settings.sbps_connect_timeout, app.settings.sbps_timeout, metrics.clone()).expect("client");
+    app.metrics = metrics;
     let sandbox = Arc::new(Sandbox::new(app.clock.clone(), Sandbox::merchants_of(&app.accounts)).expect("sandbox"));
     let app = Arc::new(app);
     let server = tokio::spawn(kantan::local::serve(app.clone(), Some(sandbox.clone()), listener));

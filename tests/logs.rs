@@ -1,0 +1,80 @@
+//! Logs and metrics of a whole flow: one line per request with its fields, metric lines in
+//! CloudWatch's embedded format, and no secret anywhere (hash key, API key, Basic credentials).
+
+mod common;
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use base64::Engine;
+use common::*;
+use kantan::config::{DEMO_API_KEY, DEMO_HASH_KEY};
+use kantan::metrics::{Metrics, Sink};
+use kantan::sbps::sandbox::Fault;
+use kantan::store::SqliteStore;
+
+#[derive(Clone, Default)]
+struct Buffer(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Buffer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().map_err(|_| std::io::Error::other("poisoned"))?.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_flow_logs_every_request_and_no_secret() {
+    let buffer = Buffer::default();
+    let writer = buffer.clone();
+    tracing_subscriber::fmt()
+        .json()
+        .flatten_event(true)
+        .with_max_level(tracing::Level::DEBUG)
+        .with_writer(move || writer.clone())
+        .init();
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let local = start_local_with(SqliteStore::in_memory().expect("store"), Metrics { sink: Sink::Memory(lines.clone()) }).await;
+
+    let id = local.authorized("logs-1", 1000).await;
+    local.sandbox.inject(vec![Fault::Error { code: "40209025".into() }]);
+    assert_eq!(local.op(&id, "captures", Some(400), None).await.status, 502);
+    assert_eq!(local.op(&id, "captures", Some(400), Some("k")).await.status, 201);
+    assert_eq!(local.op(&id, "refunds", None, None).await.status, 201);
+    let bad = flow::reply(local.http.get(format!("{}/v1/payments/{id}", local.base)).bearer_auth("sk_wrong_key")).await;
+    assert_eq!(bad.status, 401);
+
+    let logs = String::from_utf8(buffer.0.lock().expect("buffer").clone()).expect("utf-8");
+    let metrics = lines.lock().expect("metrics").join("\n");
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("99999000:{DEMO_HASH_KEY}"));
+    for secret in [DEMO_HASH_KEY, DEMO_API_KEY, "sk_wrong_key", basic.as_str()] {
+        assert!(!logs.contains(secret), "a log line contains {secret}");
+        assert!(!metrics.contains(secret), "a metric line contains {secret}");
+    }
+
+    let requests: Vec<serde_json::Value> = logs
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|l| l["message"] == "request")
+        .collect();
+    // create, GET after approval, notification, 2 captures, refund, GET with a wrong key.
+    assert!(requests.len() >= 7, "{}", requests.len());
+    for line in &requests {
+        for field in ["request_id", "route", "payment_id", "status", "ms"] {
+            assert!(line.get(field).is_some(), "{field} missing in {line}");
+        }
+    }
+    assert!(requests.iter().any(|l| l["route"] == "POST /v1/notifications/sbps" && l["payment_id"] == id.as_str()));
+    assert!(requests.iter().any(|l| l["route"] == "POST /v1/payments" && l["status"] == 201 && l["payment_id"] == id.as_str()));
+
+    let emf: Vec<serde_json::Value> = lines.lock().expect("metrics").iter().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    let named = |name: &str| emf.iter().filter(|m| m.get(name).is_some()).count();
+    assert_eq!(named("PaymentsCreated"), 1);
+    assert!(named("SbpsLatency") >= 3);
+    assert_eq!(named("SbpsErrors"), 1, "the checksum refusal");
+    assert!(emf.iter().all(|m| m["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "KantanGateway"));
+    assert!(emf.iter().any(|m| m["Operations"] == 1.0 && m["Type"] == "refund" && m["Outcome"] == "succeeded"));
+}
