@@ -39,8 +39,9 @@ pub async fn sdk_config() -> aws_config::SdkConfig {
             loader = loader.region(aws_config::Region::new("us-east-1"));
         }
         if std::env::var_os("AWS_ACCESS_KEY_ID").is_none() {
-            loader = loader
-                .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("local", "local", None, None, "local"));
+            loader = loader.credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+                "local", "local", None, None, "local",
+            ));
         }
     }
     loader.load().await
@@ -62,7 +63,10 @@ pub async fn load_accounts(settings: &Settings, aws: Option<&aws_config::SdkConf
     };
     let client = aws_sdk_secretsmanager::Client::new(aws);
     let secret = client.get_secret_value().secret_id(secret_id).send().await.map_err(|e| {
-        format!("could not read the accounts secret {secret_id}: {}", aws_sdk_secretsmanager::error::DisplayErrorContext(e))
+        format!(
+            "could not read the accounts secret {secret_id}: {}",
+            aws_sdk_secretsmanager::error::DisplayErrorContext(e)
+        )
     })?;
     let json = secret.secret_string().ok_or("the accounts secret has no SecretString")?;
     let accounts = Accounts::from_json(json)?;
@@ -71,7 +75,11 @@ pub async fn load_accounts(settings: &Settings, aws: Option<&aws_config::SdkConf
 }
 
 /// Builds the app on `store` from `settings`.
-pub async fn build_app<S: Store>(settings: Settings, store: S, aws: Option<&aws_config::SdkConfig>) -> Result<App<S>, Error> {
+pub async fn build_app<S: Store>(
+    settings: Settings,
+    store: S,
+    aws: Option<&aws_config::SdkConfig>,
+) -> Result<App<S>, Error> {
     let accounts = load_accounts(&settings, aws).await?;
     let metrics = Metrics::default();
     let sbps = SbpsClient::new(settings.sbps_connect_timeout, settings.sbps_timeout, metrics.clone())?;

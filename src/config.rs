@@ -148,7 +148,7 @@ pub const DEMO_SERVICE_ID: &str = "000";
 pub const DEMO_HASH_KEY: &str = "c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00";
 
 /// The fixed local demo account (DESIGN §6), its SBPS URLs on the built-in sandbox.
-pub fn demo_account(public_base_url: &str) -> Account {
+pub fn demo_account(sandbox_base_url: &str) -> Account {
     Account {
         processing_account_id: DEMO_ACCOUNT_ID.into(),
         api_key_sha256: hex::encode(Sha256::digest(DEMO_API_KEY.as_bytes())),
@@ -159,8 +159,8 @@ pub fn demo_account(public_base_url: &str) -> Account {
             hash_key: Secret::new(DEMO_HASH_KEY),
             api_user: None,
             api_password: None,
-            purchase_url: format!("{public_base_url}/sandbox/sbps/purchase"),
-            api_url: format!("{public_base_url}/sandbox/sbps/api"),
+            purchase_url: format!("{sandbox_base_url}/sandbox/sbps/purchase"),
+            api_url: format!("{sandbox_base_url}/sandbox/sbps/api"),
         },
     }
 }
@@ -186,6 +186,9 @@ pub enum AccountSource {
 pub struct Settings {
     pub port: u16,
     pub public_base_url: String,
+    /// Where the demo account finds the SBPS sandbox (`SANDBOX_BASE_URL`; default the public
+    /// base URL, where `local` serves it).
+    pub sandbox_base_url: String,
     pub store: StoreConfig,
     pub accounts: AccountSource,
     /// Time a pending payment keeps after `request_date + limit_second` before it expires.
@@ -208,6 +211,9 @@ impl Settings {
             .trim_end_matches('/')
             .to_owned();
         url::Url::parse(&public_base_url).map_err(|e| ConfigError::Invalid("PUBLIC_BASE_URL", e.to_string()))?;
+        let sandbox_base_url = var("SANDBOX_BASE_URL")
+            .map(|u| u.trim_end_matches('/').to_owned())
+            .unwrap_or_else(|| public_base_url.clone());
         let store = match var("TABLE_NAME") {
             Some(table) => StoreConfig::DynamoDb { table },
             None => StoreConfig::Sqlite {
@@ -236,6 +242,7 @@ impl Settings {
         Ok(Settings {
             port,
             public_base_url,
+            sandbox_base_url,
             store,
             accounts,
             expiry_grace: Duration::seconds(i64::from(grace)),
@@ -277,7 +284,7 @@ impl Settings {
                     account = DEMO_ACCOUNT_ID,
                     "no ACCOUNTS_FILE, ACCOUNTS_JSON or ACCOUNTS_SECRET_ID: serving the local demo account"
                 );
-                Accounts::new(vec![demo_account(&self.public_base_url)])
+                Accounts::new(vec![demo_account(&self.sandbox_base_url)])
             }
             AccountSource::Secret(_) => {
                 Err(ConfigError::Accounts("ACCOUNTS_SECRET_ID needs the Secrets Manager loader".into()))

@@ -32,12 +32,19 @@ impl Metrics {
         if matches!(self.sink, Sink::Silent) {
             return;
         }
+        // Each metric by all its dimensions, by `Kind` alone (alarms on configuration faults),
+        // and with no dimension at all (alarms on the total).
+        let keys: Vec<&str> = dimensions.iter().map(|(k, _)| *k).collect();
+        let mut sets = vec![keys.clone(), vec![]];
+        if keys.len() > 1 && keys.contains(&"Kind") {
+            sets.push(vec!["Kind"]);
+        }
         let mut line = json!({
             "_aws": {
                 "Timestamp": chrono::Utc::now().timestamp_millis(),
                 "CloudWatchMetrics": [{
                     "Namespace": NAMESPACE,
-                    "Dimensions": [dimensions.iter().map(|(k, _)| *k).collect::<Vec<_>>()],
+                    "Dimensions": sets,
                     "Metrics": [{"Name": name, "Unit": unit}],
                 }],
             },

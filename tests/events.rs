@@ -42,7 +42,12 @@ async fn seed_payment(local: &Local<SqliteStore>) {
         },
         local.app.clock.now(),
     );
-    local.app.store.create_payment(&NewPaymentRecord { payment, event, idempotency: None }, local.app.clock.now()).await.expect("seed");
+    local
+        .app
+        .store
+        .create_payment(&NewPaymentRecord { payment, event, idempotency: None }, local.app.clock.now())
+        .await
+        .expect("seed");
 }
 
 /// Seeded and authorized by the notify event; the sandbox knows the event's tracking id.

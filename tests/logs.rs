@@ -37,7 +37,8 @@ async fn a_full_flow_logs_every_request_and_no_secret() {
         .with_writer(move || writer.clone())
         .init();
     let lines = Arc::new(Mutex::new(Vec::new()));
-    let local = start_local_with(SqliteStore::in_memory().expect("store"), Metrics { sink: Sink::Memory(lines.clone()) }).await;
+    let local =
+        start_local_with(SqliteStore::in_memory().expect("store"), Metrics { sink: Sink::Memory(lines.clone()) }).await;
 
     let id = local.authorized("logs-1", 1000).await;
     local.sandbox.inject(vec![Fault::Error { code: "40209025".into() }]);
@@ -68,9 +69,14 @@ async fn a_full_flow_logs_every_request_and_no_secret() {
         }
     }
     assert!(requests.iter().any(|l| l["route"] == "POST /v1/notifications/sbps" && l["payment_id"] == id.as_str()));
-    assert!(requests.iter().any(|l| l["route"] == "POST /v1/payments" && l["status"] == 201 && l["payment_id"] == id.as_str()));
+    assert!(
+        requests
+            .iter()
+            .any(|l| l["route"] == "POST /v1/payments" && l["status"] == 201 && l["payment_id"] == id.as_str())
+    );
 
-    let emf: Vec<serde_json::Value> = lines.lock().expect("metrics").iter().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    let emf: Vec<serde_json::Value> =
+        lines.lock().expect("metrics").iter().filter_map(|l| serde_json::from_str(l).ok()).collect();
     let named = |name: &str| emf.iter().filter(|m| m.get(name).is_some()).count();
     assert_eq!(named("PaymentsCreated"), 1);
     assert!(named("SbpsLatency") >= 3);

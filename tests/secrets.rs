@@ -30,7 +30,9 @@ async fn secrets_manager(body: String) -> (String, Arc<Mutex<Vec<String>>>) {
                 if let Some(end) = text.find("\r\n\r\n") {
                     let length = text
                         .lines()
-                        .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_owned()))
+                        .find_map(|l| {
+                            l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_owned())
+                        })
                         .and_then(|v| v.parse::<usize>().ok())
                         .unwrap_or(0);
                     if read >= end + 4 + length {
@@ -75,8 +77,8 @@ async fn accounts_come_from_the_secret() {
             aws_sdk_dynamodb::config::Credentials::new("id", "secret", None, None, "test"),
         ))
         .build();
-    let settings = Settings::from_lookup(|n| (n == "ACCOUNTS_SECRET_ID").then(|| "kantan-accounts".to_owned()))
-        .expect("settings");
+    let settings =
+        Settings::from_lookup(|n| (n == "ACCOUNTS_SECRET_ID").then(|| "kantan-accounts".to_owned())).expect("settings");
     let loaded = kantan::app::load_accounts(&settings, Some(&aws)).await.expect("accounts");
     let account = loaded.get(DEMO_ACCOUNT_ID).expect("the account");
     assert_eq!(account.sbps.merchant_id, "12345");

@@ -86,7 +86,8 @@ pub async fn start_local_with<S: Store>(store: S, metrics: Metrics) -> Local<S> 
     .expect("settings");
     let base = settings.public_base_url.clone();
     let mut app = app_with(store, settings);
-    app.sbps = SbpsClient::new(app.settings.sbps_connect_timeout, app.settings.sbps_timeout, metrics.clone()).expect("client");
+    app.sbps =
+        SbpsClient::new(app.settings.sbps_connect_timeout, app.settings.sbps_timeout, metrics.clone()).expect("client");
     app.metrics = metrics;
     let sandbox = Arc::new(Sandbox::new(app.clock.clone(), Sandbox::merchants_of(&app.accounts)).expect("sandbox"));
     let app = Arc::new(app);

@@ -1,0 +1,112 @@
+#!/usr/bin/env python3
+"""Start-up time and size of each Lambda function, beside a hello-world lambda_http binary.
+
+A function starts, builds its clients, then asks the Lambda runtime API for work
+(GET /2018-06-01/runtime/invocation/next). This script is that runtime API: it times process
+start -> first `next` (init), and handing over an event -> the function's response (first
+invocation), for every release binary under target/lambda/, and writes BENCHMARKS.md.
+
+Usage: cargo lambda build --release --x86-64 --bin create --bin track --bin capture \
+         --bin cancel --bin refund --bin notify --example hello_lambda
+       python3 benches/startup.py [runs]
+"""
+import http.server, json, os, pathlib, platform, statistics, subprocess, sys, tempfile, threading, time
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+FUNCTIONS = {  # binary -> event it is invoked with
+    "create": "create", "track": "get", "capture": "capture", "cancel": "cancel",
+    "refund": "refund", "notify": "notify", "hello_lambda": "get",
+}
+RUNS = int(sys.argv[1]) if len(sys.argv) > 1 else 20
+
+
+class Runtime(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    event = b"{}"
+    marks = {}
+    done = threading.Event()
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        if "first_next" not in Runtime.marks:
+            Runtime.marks["first_next"] = time.perf_counter()
+            Runtime.marks["handed"] = time.perf_counter()
+            self.send_response(200)
+            for k, v in [("Lambda-Runtime-Aws-Request-Id", "bench-1"),
+                         ("Lambda-Runtime-Deadline-Ms", str(int(time.time() * 1000) + 30000)),
+                         ("Lambda-Runtime-Invoked-Function-Arn", "arn:aws:lambda:us-east-1:123456789012:function:bench"),
+                         ("Lambda-Runtime-Trace-Id", "Root=1-00000000-000000000000000000000000"),
+                         ("Content-Type", "application/json"),
+                         ("Content-Length", str(len(Runtime.event)))]:
+                self.send_header(k, v)
+            self.end_headers()
+            self.wfile.write(Runtime.event)
+        else:  # the second `next`: hold it until the process is stopped
+            Runtime.done.wait(10)
+
+    def do_POST(self):
+        length = int(self.headers.get("Content-Length", 0))
+        self.rfile.read(length)
+        Runtime.marks["responded"] = time.perf_counter()
+        self.send_response(202)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+
+def measure(binary, event, env):
+    Runtime.marks = {}
+    Runtime.done = threading.Event()
+    Runtime.event = event
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Runtime)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    env = dict(env, AWS_LAMBDA_RUNTIME_API=f"127.0.0.1:{server.server_address[1]}")
+    start = time.perf_counter()
+    proc = subprocess.Popen([str(binary)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 20
+    while "responded" not in Runtime.marks and time.time() < deadline:
+        time.sleep(0.0005)
+    proc.kill(); proc.wait()
+    Runtime.done.set(); server.shutdown(); server.server_close()
+    if "responded" not in Runtime.marks:
+        raise RuntimeError(f"{binary} did not answer")
+    return ((Runtime.marks["first_next"] - start) * 1000, (Runtime.marks["responded"] - Runtime.marks["handed"]) * 1000)
+
+
+def main():
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {"PATH": os.environ.get("PATH", ""), "AWS_LAMBDA_FUNCTION_NAME": "bench", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256",
+               "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST", "AWS_LAMBDA_LOG_STREAM_NAME": "bench", "AWS_LAMBDA_LOG_GROUP_NAME": "bench",
+               "KANTAN_DB_PATH": f"{tmp}/bench.sqlite", "RUST_LOG": "warn"}
+        for name, event_name in FUNCTIONS.items():
+            candidates = [ROOT / "target/lambda" / name / "bootstrap", ROOT / "target/lambda/examples" / name / "bootstrap"]
+            binary = next((c for c in candidates if c.exists()), None)
+            if binary is None:
+                sys.exit(f"missing release binary for {name}: see the usage at the top of this script")
+            event = (ROOT / "events" / f"{event_name}.json").read_bytes()
+            inits, firsts = zip(*(measure(binary, event, env) for _ in range(RUNS)))
+            rows.append((name, binary.stat().st_size, statistics.median(inits), min(inits), statistics.median(firsts)))
+    lines = [
+        "# Benchmarks", "",
+        "## Lambda start-up and size", "",
+        f"Measured on {platform.machine()}, {os.cpu_count()} cores, {RUNS} cold starts per binary, by",
+        "`python3 benches/startup.py` after `cargo lambda build --release --x86-64 --bin create --bin track "
+        "--bin capture --bin cancel --bin refund --bin notify --example hello_lambda`.",
+        "Init = process start until the first `GET /runtime/invocation/next` (clients built, accounts",
+        "read, embedded store opened); first invocation = event handed over until the response is posted",
+        "(the event of `events/` named in the table; the embedded SQLite store). Release profile: opt-level",
+        "\"z\", LTO, one codegen unit, panic abort, strip; `AWS_LC_SYS_NO_JITTER_ENTROPY=1`.", "",
+        "| binary | event | size (bytes) | size (MB) | init median (ms) | init min (ms) | first invocation median (ms) |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for (name, size, init_med, init_min, first) in rows:
+        lines.append(f"| {name} | {FUNCTIONS[name]} | {size} | {size / 1e6:.1f} | {init_med:.2f} | {init_min:.2f} | {first:.2f} |")
+    out = ROOT / "BENCHMARKS.md"
+    out.write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
