@@ -118,14 +118,8 @@ async fn cancelling_on_the_au_screen_changes_nothing() {
 async fn the_purchase_screen_checks_the_form_as_sbps_would() {
     let local = start_local().await;
     let created = local.create("screen-1", 500).await;
-    let redirect = &created["nextStep"]["redirect"];
-    let url = redirect["url"].as_str().expect("url");
-    let params: Vec<(String, String)> = redirect["params"]
-        .as_array()
-        .expect("params")
-        .iter()
-        .map(|p| (p["name"].as_str().unwrap_or("").to_owned(), p["value"].as_str().unwrap_or("").to_owned()))
-        .collect();
+    let (url, params) = redirect_of(&created);
+    let url = url.as_str();
     let tampered: Vec<(String, String)> = params
         .iter()
         .map(|(k, v)| if k == "amount" { (k.clone(), "1".into()) } else { (k.clone(), v.clone()) })

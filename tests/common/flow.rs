@@ -64,14 +64,8 @@ impl<S: Store> Local<S> {
     /// The payer's browser: posts the redirect, reads the au screen, submits `decision`.
     /// Answers the final page (the auto-submitting return to the merchant).
     pub async fn pay(&self, created: &Value, decision: &str) -> (u16, String) {
-        let redirect = &created["nextStep"]["redirect"];
-        let params: Vec<(String, String)> = redirect["params"]
-            .as_array()
-            .expect("params")
-            .iter()
-            .map(|p| (p["name"].as_str().unwrap_or("").to_owned(), p["value"].as_str().unwrap_or("").to_owned()))
-            .collect();
-        let url = redirect["url"].as_str().expect("url");
+        let (url, params) = redirect_of(created);
+        let url = url.as_str();
         let screen = reply(self.http.post(url).form(&params)).await;
         assert_eq!(screen.status, 200, "{}", screen.text);
         let (action, mut fields) = form_of(&screen.text);
@@ -143,6 +137,18 @@ impl<S: Store> Local<S> {
     pub fn sent(&self, function_id: &str) -> usize {
         self.sandbox.calls().iter().filter(|c| c.function_id == function_id).count()
     }
+}
+
+/// The redirect of a created payment: its URL and its params, in order.
+pub fn redirect_of(created: &Value) -> (String, Vec<(String, String)>) {
+    let redirect = &created["nextStep"]["redirect"];
+    let params = redirect["params"]
+        .as_array()
+        .expect("params")
+        .iter()
+        .map(|p| (p["name"].as_str().unwrap_or("").to_owned(), p["value"].as_str().unwrap_or("").to_owned()))
+        .collect();
+    (redirect["url"].as_str().expect("url").to_owned(), params)
 }
 
 /// The action and hidden fields of the first form of an HTML page.

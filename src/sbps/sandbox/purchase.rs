@@ -51,16 +51,19 @@ fn error_page(code: &str, message: &str) -> Response<Body> {
     text(StatusCode::BAD_REQUEST, "text/html; charset=utf-8", body)
 }
 
+/// Hidden form inputs carrying `fields`.
+fn hidden_inputs<'a>(fields: impl IntoIterator<Item = (&'a String, &'a String)>) -> String {
+    fields
+        .into_iter()
+        .map(|(name, value)| {
+            format!("<input type=\"hidden\" name=\"{}\" value=\"{}\">", html_escape(name), html_escape(value))
+        })
+        .collect()
+}
+
 /// A page whose form posts `fields` to `url` by itself (the browser hop SBPS makes).
 fn auto_post(url: &str, fields: &[(String, String)], title: &str) -> Response<Body> {
-    let mut inputs = String::new();
-    for (name, value) in fields {
-        inputs.push_str(&format!(
-            "<input type=\"hidden\" name=\"{}\" value=\"{}\">",
-            html_escape(name),
-            html_escape(value)
-        ));
-    }
+    let inputs = hidden_inputs(fields.iter().map(|(k, v)| (k, v)));
     let body = format!(
         "<!doctype html><html><head><meta charset=\"utf-8\"><title>{title}</title></head>\
          <body onload=\"document.forms[0].submit()\"><form method=\"post\" action=\"{}\" accept-charset=\"Shift_JIS\">{inputs}\
@@ -148,14 +151,7 @@ impl Sandbox {
 
     /// The au payment screen: approve, decline or cancel.
     fn screen(&self, fields: &BTreeMap<String, String>, action: &str) -> Response<Body> {
-        let mut inputs = String::new();
-        for (name, value) in fields {
-            inputs.push_str(&format!(
-                "<input type=\"hidden\" name=\"{}\" value=\"{}\">",
-                html_escape(name),
-                html_escape(value)
-            ));
-        }
+        let inputs = hidden_inputs(fields);
         let amount = fields.get("amount").cloned().unwrap_or_default();
         let body = format!(
             "<!doctype html><html><head><meta charset=\"utf-8\"><title>au Kantan Kessai (SBPS sandbox)</title></head><body>\
