@@ -158,3 +158,25 @@ async fn the_whole_flow_on_dynamodb() {
     );
     assert_eq!(local.events(&id).await.len(), 7);
 }
+
+#[tokio::test]
+async fn an_unreachable_table_is_a_503_without_sdk_details() {
+    let config = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+        .endpoint_url("http://127.0.0.1:9")
+        .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("local", "local", None, None, "test"))
+        .build();
+    let store = kantan::store::DynamoStore::new(aws_sdk_dynamodb::Client::from_conf(config), "payments");
+    let app = app_on(store);
+    for call in
+        [Call::post("/v1/payments", &seed_body("down-1")), Call::get("/v1/payments/27yiW9MgzBtwiodreuNOXk0rtIw")]
+    {
+        let a = send(&app, call).await;
+        assert_eq!((a.status, a.code()), (503, "service_unavailable".to_owned()), "{}", a.text);
+        assert!(a.response.headers().contains_key("retry-after"));
+        for word in ["dispatch", "Sdk", "127.0.0.1", "connect", "DynamoDB"] {
+            assert!(!a.text.contains(word), "{word} in {}", a.text);
+        }
+    }
+}
