@@ -180,3 +180,20 @@ async fn an_unreachable_table_is_a_503_without_sdk_details() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_timed_out_capture_is_resumed_by_its_key_on_dynamodb() {
+    let local = start_local_on(store().await).await;
+    let id = local.authorized("timeout-ddb", 1000).await;
+    local.sandbox.inject(vec![kantan::sbps::sandbox::Fault::Delay { millis: 1500 }]);
+    let first = local.op(&id, "captures", None, Some("k-ddb")).await;
+    assert_eq!(first.status, 503, "{}", first.text);
+    let retry = local.op(&id, "captures", None, Some("k-ddb")).await;
+    assert_eq!(retry.status, 201, "{}", retry.text);
+    assert_eq!(retry.json()["id"], first.json()["id"]);
+    let performed = local.sandbox.calls().iter().filter(|c| c.function_id == "ST02-00201-402" && c.performed).count();
+    assert_eq!(performed, 1);
+    let replay = local.op(&id, "captures", None, Some("k-ddb")).await;
+    assert_eq!((replay.status, replay.text), (201, retry.text));
+    assert_eq!(local.payment(&id).await["status"], "captured");
+}
