@@ -82,7 +82,7 @@ pub async fn build_app<S: Store>(
 ) -> Result<App<S>, Error> {
     let accounts = load_accounts(&settings, aws).await?;
     let metrics = Metrics::default();
-    let sbps = SbpsClient::new(settings.sbps_connect_timeout, settings.sbps_timeout, metrics.clone())?;
+    let sbps = SbpsClient::new(settings.sbps_connect_timeout, settings.sbps_timeout, metrics.clone());
     Ok(App { store, accounts, settings, clock: Clock::system(), metrics, sbps })
 }
 
@@ -113,6 +113,11 @@ pub async fn run_lambda(functions: &'static [Function]) -> Result<(), Error> {
 }
 
 async fn serve_lambda<S: Store>(app: App<S>, functions: &'static [Function]) -> Result<(), Error> {
+    // Only the functions that call SBPS pay for its client at cold start.
+    if functions.iter().any(|f| matches!(f, Function::Capture | Function::Cancel | Function::Refund | Function::Track))
+    {
+        app.sbps.warm()?;
+    }
     let app = Arc::new(app);
     lambda_http::run(service_fn(move |req: Request| {
         let app = Arc::clone(&app);
@@ -136,6 +141,7 @@ pub async fn run_local() -> Result<(), Error> {
 }
 
 async fn serve_local<S: Store>(app: App<S>) -> Result<(), Error> {
+    app.sbps.warm()?;
     let sandbox = Sandbox::new(app.clock.clone(), Sandbox::merchants_of(&app.accounts))?;
     let listener = crate::local::bind(app.settings.port).await?;
     tracing::info!(address = %listener.local_addr()?, store = ?app.settings.store, "local gateway and SBPS sandbox listening");

@@ -4,6 +4,7 @@
 //! is checked against what was asked and classified once, in [`Verdict`]: anything not
 //! understood is `Unknown` (the operation stays pending), never success.
 
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -123,21 +124,37 @@ pub fn classify_response(body: &[u8], function_id: &str, kind: OperationKind, fu
     }
 }
 
-/// The HTTP client, built once per cold start.
+/// The HTTP client. Built once per process: at cold start by the functions that call SBPS
+/// ([`SbpsClient::warm`]), never by those that do not (loading the TLS roots is most of a cold
+/// start's cost).
 #[derive(Debug, Clone)]
 pub struct SbpsClient {
-    http: reqwest::Client,
+    http: OnceLock<reqwest::Client>,
+    connect_timeout: Duration,
+    timeout: Duration,
     metrics: Metrics,
 }
 
 impl SbpsClient {
-    pub fn new(connect_timeout: Duration, timeout: Duration, metrics: Metrics) -> Result<Self, reqwest::Error> {
-        let http = reqwest::Client::builder()
-            .connect_timeout(connect_timeout)
-            .timeout(timeout)
+    pub fn new(connect_timeout: Duration, timeout: Duration, metrics: Metrics) -> Self {
+        SbpsClient { http: OnceLock::new(), connect_timeout, timeout, metrics }
+    }
+
+    fn http(&self) -> Result<&reqwest::Client, reqwest::Error> {
+        if let Some(client) = self.http.get() {
+            return Ok(client);
+        }
+        let client = reqwest::Client::builder()
+            .connect_timeout(self.connect_timeout)
+            .timeout(self.timeout)
             .user_agent(concat!("kantan/", env!("CARGO_PKG_VERSION")))
             .build()?;
-        Ok(SbpsClient { http, metrics })
+        Ok(self.http.get_or_init(|| client))
+    }
+
+    /// Builds the HTTP client now (at cold start) rather than on the first call.
+    pub fn warm(&self) -> Result<(), reqwest::Error> {
+        self.http().map(|_| ())
     }
 
     /// Sends one attempt of `call` and classifies its answer.
@@ -161,8 +178,11 @@ impl SbpsClient {
         };
         let (body, _, _) = encoding_rs::SHIFT_JIS.encode(&xml);
         let started = Instant::now();
-        let sent = self
-            .http
+        let http = match self.http() {
+            Ok(http) => http,
+            Err(_) => return Verdict::Unknown { description: "The SBPS client could not be built.".into() },
+        };
+        let sent = http
             .post(&account.api_url)
             .basic_auth(account.api_user(), Some(account.api_password().expose()))
             .header("content-type", "text/xml; charset=Shift_JIS")

@@ -48,7 +48,7 @@ fn jar_dir() -> PathBuf {
 }
 
 fn start() -> Emulator {
-    if let Ok(endpoint) = std::env::var("DYNAMODB_ENDPOINT") {
+    if let Some(endpoint) = std::env::var("DYNAMODB_ENDPOINT").ok().filter(|e| !e.trim().is_empty()) {
         return Emulator { endpoint, _keepalive: Mutex::new(None) };
     }
     let dir = jar_dir();

@@ -46,7 +46,7 @@ pub fn app_on<S: Store>(store: S) -> App<S> {
 pub fn app_with<S: Store>(store: S, settings: Settings) -> App<S> {
     let accounts = Accounts::new(vec![demo_account(&settings.public_base_url), other_account()]).expect("accounts");
     let metrics = Metrics::silent();
-    let sbps = SbpsClient::new(settings.sbps_connect_timeout, settings.sbps_timeout, metrics.clone()).expect("client");
+    let sbps = SbpsClient::new(settings.sbps_connect_timeout, settings.sbps_timeout, metrics.clone());
     App { store, accounts, settings, clock: Clock::manual(start()), metrics, sbps }
 }
 
@@ -86,8 +86,7 @@ pub async fn start_local_with<S: Store>(store: S, metrics: Metrics) -> Local<S> 
     .expect("settings");
     let base = settings.public_base_url.clone();
     let mut app = app_with(store, settings);
-    app.sbps =
-        SbpsClient::new(app.settings.sbps_connect_timeout, app.settings.sbps_timeout, metrics.clone()).expect("client");
+    app.sbps = SbpsClient::new(app.settings.sbps_connect_timeout, app.settings.sbps_timeout, metrics.clone());
     app.metrics = metrics;
     let sandbox = Arc::new(Sandbox::new(app.clock.clone(), Sandbox::merchants_of(&app.accounts)).expect("sandbox"));
     let app = Arc::new(app);
