@@ -38,7 +38,7 @@ pub const SORT_KEY: &str = "SK";
 pub const TTL_ATTRIBUTE: &str = "expiresAt";
 
 /// How often a transaction cancelled only by a concurrent transaction is retried.
-const CONFLICT_RETRIES: u32 = 8;
+const CONFLICT_RETRIES: u32 = 16;
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -259,7 +259,10 @@ impl DynamoStore {
                         return result.map(|_| ());
                     }
                     attempt += 1;
-                    tokio::time::sleep(Duration::from_millis(5 * u64::from(attempt) + rand::random_range(0..20))).await;
+                    tokio::time::sleep(Duration::from_millis(
+                        10 * u64::from(attempt.min(8)) + rand::random_range(0..25),
+                    ))
+                    .await;
                 }
                 _ => return result.map(|_| ()),
             }
