@@ -62,9 +62,7 @@ impl Answer {
             amount: Amount::jpy(op.amount.value()),
             payment_status,
             created_at: timestamp(op.created_at),
-            reason: reason.or_else(|| {
-                op.reason.as_ref().map(|r| Reason { code: r.code.clone(), description: r.description.clone() })
-            }),
+            reason: reason.or_else(|| op.reason.as_ref().map(Reason::from)),
         };
         let body = serde_json::to_string(&view).map_err(|_| ApiError::Internal)?;
         Ok(Answer { status, body, retry_after: None })

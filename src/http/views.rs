@@ -4,7 +4,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
 use crate::config::Account;
-use crate::payment::{Operation, Payment, Status};
+use crate::payment::{FailureReason, Operation, Payment, Status};
 use crate::sbps::purchase::{PurchaseRequest, purchase_form};
 
 #[derive(Debug, Clone, Copy, Serialize)]
@@ -23,6 +23,12 @@ impl Amount {
 pub struct Reason {
     pub code: String,
     pub description: String,
+}
+
+impl From<&FailureReason> for Reason {
+    fn from(r: &FailureReason) -> Self {
+        Reason { code: r.code.clone(), description: r.description.clone() }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -153,7 +159,7 @@ impl OperationSummary {
             kind: op.kind.as_str(),
             status: op.status.as_str(),
             amount: Amount::jpy(op.amount.value()),
-            reason: op.reason.as_ref().map(|r| Reason { code: r.code.clone(), description: r.description.clone() }),
+            reason: op.reason.as_ref().map(Reason::from),
             created_at: timestamp(op.created_at),
             updated_at: timestamp(op.updated_at),
         }

@@ -59,6 +59,14 @@ pub enum Verdict {
     Unknown { description: String },
 }
 
+impl Verdict {
+    /// A refusal caused by the gateway's SBPS configuration (checksum, ids, credentials): 502
+    /// and an alarm.
+    fn configuration_fault(description: String) -> Self {
+        Verdict::Refused { code: "provider_configuration_error", description, status: 502, alarm: true }
+    }
+}
+
 /// Classifies an SBPS error code for an operation of `kind` (DESIGN §3, spec §8.6).
 pub fn classify_error(err_code: &str, kind: OperationKind, full: bool) -> Verdict {
     let err_type = err_code.get(3..5).unwrap_or("");
@@ -90,12 +98,9 @@ pub fn classify_error(err_code: &str, kind: OperationKind, full: bool) -> Verdic
         ),
         ("31", _) => refused("refund_period_expired", 422, "the refund period has ended"),
         ("33", _) => refused("capture_period_expired", 422, "the capture period has ended"),
-        ("09" | "14", _) => Verdict::Refused {
-            code: "provider_configuration_error",
-            description: format!("SBPS rejected the gateway's credentials or checksum (error {err_code})."),
-            status: 502,
-            alarm: true,
-        },
+        ("09" | "14", _) => Verdict::configuration_fault(format!(
+            "SBPS rejected the gateway's credentials or checksum (error {err_code})."
+        )),
         (t, _) if t.starts_with('8') || t.starts_with('9') => {
             Verdict::Unknown { description: format!("SBPS reported a system error (error {err_code}).") }
         }
@@ -169,12 +174,7 @@ impl SbpsClient {
     ) -> Verdict {
         let request = api_request(call, &account.merchant_id, &account.service_id, tracking_id, now);
         let Ok(xml) = request.to_xml(account.hash_key.expose()) else {
-            return Verdict::Refused {
-                code: "provider_configuration_error",
-                description: "The request could not be signed.".into(),
-                status: 502,
-                alarm: true,
-            };
+            return Verdict::configuration_fault("The request could not be signed.".into());
         };
         let (body, _, _) = encoding_rs::SHIFT_JIS.encode(&xml);
         let started = Instant::now();
@@ -196,12 +196,9 @@ impl SbpsClient {
                 let status = response.status();
                 match response.bytes().await {
                     Err(_) => Verdict::Unknown { description: "SBPS's answer was cut off.".into() },
-                    Ok(_) if status.as_u16() == 401 || status.as_u16() == 403 => Verdict::Refused {
-                        code: "provider_configuration_error",
-                        description: "SBPS refused the gateway's API credentials.".into(),
-                        status: 502,
-                        alarm: true,
-                    },
+                    Ok(_) if status.as_u16() == 401 || status.as_u16() == 403 => {
+                        Verdict::configuration_fault("SBPS refused the gateway's API credentials.".into())
+                    }
                     Ok(_) if !status.is_success() => {
                         Verdict::Unknown { description: format!("SBPS answered HTTP {}.", status.as_u16()) }
                     }
