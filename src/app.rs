@@ -11,7 +11,7 @@ use crate::config::{AccountSource, Accounts, Settings, StoreConfig};
 use crate::http::{App, Function, handle};
 use crate::metrics::Metrics;
 use crate::sbps::api::SbpsClient;
-use crate::sbps::sandbox::Sandbox;
+use crate::service::{Policy, Service};
 use crate::store::{DynamoStore, SqliteStore, Store};
 
 pub type Error = Box<dyn std::error::Error + Send + Sync>;
@@ -27,6 +27,9 @@ pub fn init_tracing() {
         .with_env_filter(filter)
         .with_ansi(false)
         .try_init();
+    // A panic's text and source location never reach the logs: a request must not be able to
+    // write either there. (Handlers do not panic on input; this is the last line.)
+    std::panic::set_hook(Box::new(|_| tracing::error!("a task panicked; details withheld")));
 }
 
 /// The AWS SDK configuration, loaded once per cold start. With `AWS_ENDPOINT_URL_DYNAMODB`
@@ -83,7 +86,21 @@ pub async fn build_app<S: Store>(
     let accounts = load_accounts(&settings, aws).await?;
     let metrics = Metrics::default();
     let sbps = SbpsClient::new(settings.sbps_connect_timeout, settings.sbps_timeout, metrics.clone());
-    Ok(App { store, accounts, settings, clock: Clock::system(), metrics, sbps })
+    let policy = Policy::new(settings.sbps_timeout, settings.expiry_grace);
+    let service = Service { store, provider: sbps, accounts, clock: Clock::system(), metrics, policy };
+    Ok(App::new(service, settings))
+}
+
+/// A Lambda function never serves the demo account (its keys are published): with no
+/// accounts source it refuses to start, and says why.
+pub fn require_accounts_source(settings: &Settings) -> Result<(), Error> {
+    if settings.accounts == AccountSource::Demo {
+        let why = "no accounts source: set ACCOUNTS_SECRET_ID (or ACCOUNTS_FILE / ACCOUNTS_JSON); \
+                   a Lambda function never serves the local demo account";
+        tracing::error!(reason = why, "refusing to start");
+        return Err(why.into());
+    }
+    Ok(())
 }
 
 /// The DynamoDB store of `table`; against a local endpoint (DynamoDB Local) the table is
@@ -100,6 +117,7 @@ pub async fn dynamo_store(table: &str, aws: &aws_config::SdkConfig) -> Result<Dy
 pub async fn run_lambda(functions: &'static [Function]) -> Result<(), Error> {
     init_tracing();
     let settings = Settings::from_env()?;
+    require_accounts_source(&settings)?;
     match settings.store.clone() {
         StoreConfig::Sqlite { path } => {
             serve_lambda(build_app(settings, SqliteStore::open(&path)?, None).await?, functions).await
@@ -116,7 +134,7 @@ async fn serve_lambda<S: Store>(app: App<S>, functions: &'static [Function]) -> 
     // Only the functions that call SBPS pay for its client at cold start.
     if functions.iter().any(|f| matches!(f, Function::Capture | Function::Cancel | Function::Refund | Function::Track))
     {
-        app.sbps.warm()?;
+        app.service.provider.warm()?;
     }
     let app = Arc::new(app);
     lambda_http::run(service_fn(move |req: Request| {
@@ -127,6 +145,7 @@ async fn serve_lambda<S: Store>(app: App<S>, functions: &'static [Function]) -> 
 }
 
 /// Runs every route and the SBPS sandbox on `127.0.0.1:$PORT`.
+#[cfg(feature = "sandbox")]
 pub async fn run_local() -> Result<(), Error> {
     init_tracing();
     let settings = Settings::from_env()?;
@@ -140,9 +159,11 @@ pub async fn run_local() -> Result<(), Error> {
     }
 }
 
+#[cfg(feature = "sandbox")]
 async fn serve_local<S: Store>(app: App<S>) -> Result<(), Error> {
-    app.sbps.warm()?;
-    let sandbox = Sandbox::new(app.clock.clone(), Sandbox::merchants_of(&app.accounts))?;
+    use crate::sbps::sandbox::Sandbox;
+    app.service.provider.warm()?;
+    let sandbox = Sandbox::new(app.service.clock.clone(), Sandbox::merchants_of(&app.service.accounts))?;
     let listener = crate::local::bind(app.settings.port).await?;
     tracing::info!(address = %listener.local_addr()?, store = ?app.settings.store, "local gateway and SBPS sandbox listening");
     crate::local::serve(Arc::new(app), Some(Arc::new(sandbox)), listener).await?;

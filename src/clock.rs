@@ -41,7 +41,10 @@ impl Clock {
 
     pub fn now(&self) -> DateTime<Utc> {
         match self.mode() {
-            Mode::System { offset } => Utc::now() + offset,
+            Mode::System { offset } => {
+                let now = Utc::now();
+                now.checked_add_signed(offset).unwrap_or(now)
+            }
             Mode::Manual(t) => t,
         }
     }
@@ -50,8 +53,8 @@ impl Clock {
     pub fn advance(&self, by: Duration) {
         if let Ok(mut m) = self.mode.lock() {
             *m = match *m {
-                Mode::System { offset } => Mode::System { offset: offset + by },
-                Mode::Manual(t) => Mode::Manual(t + by),
+                Mode::System { offset } => Mode::System { offset: offset.checked_add(&by).unwrap_or(offset) },
+                Mode::Manual(t) => Mode::Manual(t.checked_add_signed(by).unwrap_or(t)),
             };
         }
     }

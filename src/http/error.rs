@@ -6,7 +6,8 @@ use lambda_http::{Body, Response};
 use serde::Serialize;
 
 use crate::ids::PaymentId;
-use crate::payment::StateError;
+use crate::payment::{FailureCode, StateError};
+use crate::service::ServiceError;
 use crate::store::StoreError;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -34,7 +35,7 @@ pub enum ApiError {
     #[error("There is no such route.")]
     RouteNotFound,
     #[error("This route does not take that method.")]
-    MethodNotAllowed,
+    MethodNotAllowed { allow: &'static str },
     #[error("This merchantReference already has a live payment: {0}.")]
     DuplicateReference(PaymentId),
     #[error("{0}")]
@@ -66,7 +67,7 @@ impl ApiError {
             Invalid(_) | Malformed(_) => StatusCode::BAD_REQUEST,
             Unauthorized => StatusCode::UNAUTHORIZED,
             PaymentNotFound | RouteNotFound => StatusCode::NOT_FOUND,
-            MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             DuplicateReference(_) | OperationNotAllowed(_) | IdempotencyInProgress => StatusCode::CONFLICT,
             PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -87,7 +88,7 @@ impl ApiError {
             Unauthorized => "unauthorized",
             PaymentNotFound => "payment_not_found",
             RouteNotFound => "route_not_found",
-            MethodNotAllowed => "method_not_allowed",
+            MethodNotAllowed { .. } => "method_not_allowed",
             DuplicateReference(_) => "duplicate_merchant_reference",
             OperationNotAllowed(_) => "operation_not_allowed",
             IdempotencyInProgress => "idempotency_in_progress",
@@ -135,7 +136,46 @@ impl ApiError {
         if let Some(seconds) = self.retry_after() {
             response.headers_mut().insert("retry-after", seconds.into());
         }
+        if let ApiError::MethodNotAllowed { allow } = self {
+            response.headers_mut().insert("allow", lambda_http::http::HeaderValue::from_static(allow));
+        }
         response
+    }
+}
+
+/// The HTTP status of an operation the provider refused, by its stable code (DESIGN §3): the
+/// one mapping of [`FailureCode`] to HTTP.
+pub fn failure_status(code: FailureCode) -> StatusCode {
+    match code {
+        FailureCode::AmountExceedsRemaining
+        | FailureCode::PartialRefundNotYetAvailable
+        | FailureCode::RefundPeriodExpired
+        | FailureCode::CapturePeriodExpired => StatusCode::UNPROCESSABLE_ENTITY,
+        FailureCode::BillingRunPending => StatusCode::SERVICE_UNAVAILABLE,
+        FailureCode::ProviderConfigurationError | FailureCode::ProviderRefused => StatusCode::BAD_GATEWAY,
+    }
+}
+
+/// `Retry-After` (seconds) of an operation the provider refused for now.
+pub fn failure_retry_after(code: FailureCode) -> Option<u32> {
+    code.is_retryable().then_some(3600)
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(e: ServiceError) -> Self {
+        match e {
+            ServiceError::PaymentNotFound => ApiError::PaymentNotFound,
+            ServiceError::DuplicateReference(id) => ApiError::DuplicateReference(id),
+            ServiceError::NotAllowed(state) => state.into(),
+            ServiceError::IdempotencyInProgress => ApiError::IdempotencyInProgress,
+            ServiceError::IdempotencyKeyReused => ApiError::IdempotencyKeyReused,
+            ServiceError::Conflict => StoreError::VersionConflict.into(),
+            ServiceError::Store(store) => store.into(),
+            ServiceError::Internal(detail) => {
+                tracing::error!(detail, "internal error");
+                ApiError::Internal
+            }
+        }
     }
 }
 

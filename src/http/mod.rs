@@ -1,11 +1,12 @@
 //! The HTTP layer on `lambda_http` types, used unchanged by every Lambda binary and by
-//! `local`: routing, auth, validation, idempotency, one handler per operation, errors.
+//! `local`: routing, auth, parsing and validation, errors, rendering. Each handler parses,
+//! calls the service and renders; none writes to the store, none imports another handler.
 
 pub mod create;
 pub mod error;
-pub mod idempotency;
 pub mod notify;
 pub mod operations;
+pub mod render;
 pub mod request;
 pub mod router;
 pub mod track;
@@ -13,31 +14,38 @@ pub mod views;
 
 use std::time::Instant;
 
-use lambda_http::http::header::CONTENT_TYPE;
+use lambda_http::http::header::{CACHE_CONTROL, CONTENT_TYPE, X_CONTENT_TYPE_OPTIONS};
 use lambda_http::http::{HeaderValue, StatusCode};
 use lambda_http::{Body, Request, RequestExt, Response};
 
-use crate::clock::Clock;
-use crate::config::{Accounts, Settings};
-use crate::metrics::Metrics;
+use crate::config::Settings;
 use crate::payment::OperationKind;
 use crate::sbps::api::SbpsClient;
+use crate::service::{Provider, Service};
 use crate::store::Store;
 
 pub use error::ApiError;
 pub use router::{Function, Route};
 
+/// Longest client-supplied value (request id, path id) written to a log line.
+pub const MAX_LOGGED_CHARS: usize = 128;
+
 /// Everything a handler needs, built once per cold start.
-pub struct App<S> {
-    pub store: S,
-    pub accounts: Accounts,
+pub struct App<S, P = SbpsClient> {
+    pub service: Service<S, P>,
     pub settings: Settings,
-    pub clock: Clock,
-    pub metrics: Metrics,
-    pub sbps: SbpsClient,
+    /// The result-notification URL SBPS posts to (`pagecon_url`).
+    pub notification_url: String,
 }
 
-/// The id of a payment a handler created, for the request's log line.
+impl<S: Store, P: Provider> App<S, P> {
+    pub fn new(service: Service<S, P>, settings: Settings) -> Self {
+        let notification_url = settings.notification_url();
+        App { service, settings, notification_url }
+    }
+}
+
+/// The id of a payment a handler worked on, for the request's log line.
 #[derive(Debug, Clone)]
 pub struct PaymentIdLog(pub String);
 
@@ -48,9 +56,17 @@ pub fn json_response(status: StatusCode, body: String) -> Response<Body> {
     response
 }
 
+/// At most [`MAX_LOGGED_CHARS`] characters of a value a client chose.
+fn for_log(value: &str) -> &str {
+    match value.char_indices().nth(MAX_LOGGED_CHARS) {
+        Some((end, _)) => &value[..end],
+        None => value,
+    }
+}
+
 /// Answers one request, for the functions in `serves` (`None`: every route, as `local` does).
 /// Never fails and never panics on input: every error becomes its JSON answer. Logs one line.
-pub async fn handle<S: Store>(app: &App<S>, req: Request, serves: Option<&[Function]>) -> Response<Body> {
+pub async fn handle<S: Store, P: Provider>(app: &App<S, P>, req: Request, serves: Option<&[Function]>) -> Response<Body> {
     let started = Instant::now();
     let path = match req.raw_http_path() {
         "" => req.uri().path().to_owned(),
@@ -60,22 +76,25 @@ pub async fn handle<S: Store>(app: &App<S>, req: Request, serves: Option<&[Funct
     let response = match &routed {
         Ok(route) if serves.is_none_or(|fs| fs.contains(&route.function())) => dispatch(app, &req, route, &path).await,
         Ok(_) | Err(router::RouteError::NotFound) => Err(ApiError::RouteNotFound),
-        Err(router::RouteError::MethodNotAllowed) => Err(ApiError::MethodNotAllowed),
+        Err(router::RouteError::MethodNotAllowed { allow }) => Err(ApiError::MethodNotAllowed { allow }),
     };
-    let response = response.unwrap_or_else(ApiError::into_response);
+    let mut response = response.unwrap_or_else(ApiError::into_response);
+    let headers = response.headers_mut();
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     let request_id = req
         .lambda_context_ref()
         .map(|c| c.request_id.clone())
         .or_else(|| req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).map(str::to_owned))
         .unwrap_or_else(|| format!("local-{}", crate::ids::OperationId::generate()));
     let route = routed.as_ref().map(Route::name).unwrap_or("unmatched");
-    let created = response.extensions().get::<PaymentIdLog>().map(|p| p.0.as_str());
-    let payment_id = routed.as_ref().ok().and_then(Route::payment_id).or(created).unwrap_or("");
+    let worked_on = response.extensions().get::<PaymentIdLog>().map(|p| p.0.as_str());
+    let payment_id = routed.as_ref().ok().and_then(Route::payment_id).or(worked_on).unwrap_or("");
     tracing::info!(
-        request_id,
+        request_id = for_log(&request_id),
         method = %req.method(),
         route,
-        payment_id,
+        payment_id = for_log(payment_id),
         status = response.status().as_u16(),
         ms = started.elapsed().as_secs_f64() * 1000.0,
         "request"
@@ -83,8 +102,8 @@ pub async fn handle<S: Store>(app: &App<S>, req: Request, serves: Option<&[Funct
     response
 }
 
-async fn dispatch<S: Store>(
-    app: &App<S>,
+async fn dispatch<S: Store, P: Provider>(
+    app: &App<S, P>,
     req: &Request,
     route: &Route,
     path: &str,
@@ -98,5 +117,17 @@ async fn dispatch<S: Store>(
         Route::Cancel { id } => operations::operate(app, req, api_path, id, OperationKind::Cancel).await,
         Route::Refund { id } => operations::operate(app, req, api_path, id, OperationKind::Refund).await,
         Route::SbpsNotification => Ok(notify::notify(app, req).await),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_values_are_cut_for_logs() {
+        let long = "é".repeat(500);
+        assert_eq!(for_log(&long).chars().count(), MAX_LOGGED_CHARS);
+        assert_eq!(for_log("short"), "short");
     }
 }

@@ -64,7 +64,8 @@ impl Route {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RouteError {
     NotFound,
-    MethodNotAllowed,
+    /// The path exists; `allow` lists its methods (the `Allow` header).
+    MethodNotAllowed { allow: &'static str },
 }
 
 /// The API path of a request path: from `/v1/` on, without a trailing slash.
@@ -91,8 +92,10 @@ pub fn route(method: &Method, path: &str) -> Result<Route, RouteError> {
     };
     if *method == allowed || (allowed == Method::GET && *method == Method::HEAD) {
         Ok(route)
+    } else if allowed == Method::GET {
+        Err(RouteError::MethodNotAllowed { allow: "GET, HEAD" })
     } else {
-        Err(RouteError::MethodNotAllowed)
+        Err(RouteError::MethodNotAllowed { allow: "POST" })
     }
 }
 
@@ -120,7 +123,7 @@ mod tests {
         assert_eq!(route(&Method::GET, "/"), Err(RouteError::NotFound));
         assert_eq!(route(&Method::GET, "/v1/payments/a/b/c"), Err(RouteError::NotFound));
         assert_eq!(route(&Method::GET, "/v2/payments"), Err(RouteError::NotFound));
-        assert_eq!(route(&Method::DELETE, "/v1/payments"), Err(RouteError::MethodNotAllowed));
-        assert_eq!(route(&Method::POST, "/v1/payments/x"), Err(RouteError::MethodNotAllowed));
+        assert_eq!(route(&Method::DELETE, "/v1/payments"), Err(RouteError::MethodNotAllowed { allow: "POST" }));
+        assert_eq!(route(&Method::POST, "/v1/payments/x"), Err(RouteError::MethodNotAllowed { allow: "GET, HEAD" }));
     }
 }

@@ -4,7 +4,8 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
 use crate::config::Account;
-use crate::payment::{FailureReason, Operation, Payment, Status};
+use crate::payment::{FailureReason, Operation, OperationStatus, Payment, Status};
+use crate::service::OperationResult;
 use crate::sbps::purchase::{PurchaseRequest, purchase_form};
 
 #[derive(Debug, Clone, Copy, Serialize)]
@@ -27,7 +28,7 @@ pub struct Reason {
 
 impl From<&FailureReason> for Reason {
     fn from(r: &FailureReason) -> Self {
-        Reason { code: r.code.clone(), description: r.description.clone() }
+        Reason { code: r.code.as_str().to_owned(), description: r.description.clone() }
     }
 }
 
@@ -234,6 +235,50 @@ impl TrackView {
             amount: Amount::jpy(payment.amount.value()),
             next_step: next_step(payment, account, notification_url),
             updated_at: timestamp(payment.updated_at),
+        }
+    }
+}
+
+/// The answer to a capture, cancel or refund.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OperationAnswer {
+    pub id: String,
+    pub payment_id: String,
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub status: &'static str,
+    pub amount: Amount,
+    pub payment_status: Status,
+    pub created_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<Reason>,
+}
+
+impl OperationAnswer {
+    pub fn new(result: &OperationResult) -> Self {
+        let op = &result.operation;
+        let reason = match (&op.reason, op.status, &result.unknown) {
+            (Some(r), _, _) => Some(Reason::from(r)),
+            (None, OperationStatus::Pending, unknown) => Some(Reason {
+                code: "provider_unavailable".into(),
+                description: format!(
+                    "{} The {} is pending; retry later.",
+                    unknown.as_deref().unwrap_or("The outcome is not known yet."),
+                    op.kind.as_str()
+                ),
+            }),
+            _ => None,
+        };
+        OperationAnswer {
+            id: op.id.to_string(),
+            payment_id: op.payment_id.to_string(),
+            kind: op.kind.as_str(),
+            status: op.status.as_str(),
+            amount: Amount::jpy(op.amount.value()),
+            payment_status: result.payment_status,
+            created_at: timestamp(op.created_at),
+            reason,
         }
     }
 }

@@ -35,20 +35,6 @@ pub fn start_of_month_after(at: DateTime<Utc>, months_after: i32) -> DateTime<Ut
         .unwrap_or(at)
 }
 
-/// `YYYYMMDDHHMMSS` in Japan time, the SBPS date-time format.
-pub fn sbps_datetime(at: DateTime<Utc>) -> String {
-    at.with_timezone(&japan()).format("%Y%m%d%H%M%S").to_string()
-}
-
-/// Parses SBPS's `YYYYMMDDHHMMSS` (Japan time).
-pub fn parse_sbps_datetime(s: &str) -> Option<DateTime<Utc>> {
-    if s.len() != 14 || !s.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let naive = chrono::NaiveDateTime::parse_from_str(s, "%Y%m%d%H%M%S").ok()?;
-    japan().from_local_datetime(&naive).single().map(|d| d.with_timezone(&Utc))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -71,14 +57,5 @@ mod tests {
         assert!(refund_period_open(sale, utc("2027-01-31T14:59:59Z"))); // Jan 31 23:59:59 JST
         assert!(!refund_period_open(sale, utc("2027-01-31T15:00:00Z"))); // Feb 1 00:00 JST
         assert_eq!(start_of_month_after(sale, 3), utc("2027-01-31T15:00:00Z"));
-    }
-
-    #[test]
-    fn sbps_datetimes_are_japan_time() {
-        let at = utc("2025-11-12T15:44:57Z");
-        assert_eq!(sbps_datetime(at), "20251113004457");
-        assert_eq!(parse_sbps_datetime("20251113004457"), Some(at));
-        assert_eq!(parse_sbps_datetime("2025111300445"), None);
-        assert_eq!(parse_sbps_datetime("20251332004457"), None);
     }
 }

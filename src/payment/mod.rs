@@ -4,6 +4,8 @@
 
 pub mod calendar;
 mod errors;
+mod event;
+mod notification;
 mod operation;
 mod status;
 #[cfg(test)]
@@ -16,7 +18,11 @@ use crate::ids::{OperationId, PaymentId, TrackId};
 use crate::money::Yen;
 
 pub use errors::StateError;
-pub use operation::{FailureReason, Operation, OperationKind, OperationStatus, ProviderCall};
+pub use event::{AuditEvent, EventKind};
+pub use notification::{NotificationRefusal, PurchaseResult, ResultDecision};
+pub use operation::{
+    FailureCode, FailureReason, Operation, OperationKind, OperationStatus, ProviderAnswer, ProviderCall,
+};
 pub use status::Status;
 
 /// How the SBPS service of an account is set up: capture later (specified sales), or captured
@@ -29,8 +35,7 @@ pub enum CaptureMode {
 }
 
 /// What SBPS told us about the purchase in its result notification.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SbpsPurchase {
     /// `res_tracking_id`: the key of every later SBPS API call.
     pub tracking_id: Option<String>,
@@ -39,8 +44,7 @@ pub struct SbpsPurchase {
 }
 
 /// A payment, with its operations.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Payment {
     pub id: PaymentId,
     pub account_id: String,
@@ -66,23 +70,7 @@ pub struct Payment {
     pub updated_at: DateTime<Utc>,
     /// Incremented by every change; the store's optimistic lock and the audit event sequence.
     pub version: u64,
-    #[serde(skip)]
     pub operations: Vec<Operation>,
-}
-
-/// An append-only record of one change, numbered by the payment version it produced.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct AuditEvent {
-    pub seq: u64,
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub at: DateTime<Utc>,
-    pub from_status: Option<Status>,
-    pub to_status: Status,
-    pub operation_id: Option<OperationId>,
-    pub amount: Option<u32>,
-    pub detail: Option<String>,
 }
 
 /// One change to persist atomically: the new payment (its `version` one above the stored one),
@@ -153,7 +141,7 @@ impl Payment {
         };
         let event = AuditEvent {
             seq: 1,
-            kind: "payment.created".into(),
+            kind: EventKind::PaymentCreated,
             at: now,
             from_status: None,
             to_status: Status::Pending,
@@ -212,14 +200,16 @@ impl Payment {
 
     /// Expires a pending payment whose time is up; `None` when there is nothing to do.
     pub fn expire_if_due(&self, now: DateTime<Utc>) -> Option<Transition> {
-        self.is_due_for_expiry(now).then(|| self.transition(now, Status::Expired, "payment.expired", None, None))
+        self.is_due_for_expiry(now).then(|| self.transition(now, Status::Expired, EventKind::PaymentExpired, None, None))
     }
 
-    /// SBPS's result notification said OK.
+    /// SBPS's result notification said OK. On an account with automatic sales the purchase is
+    /// the sale, recorded as the capture `capture_id`.
     pub fn authorize(
         &self,
         tracking_id: String,
         payment_date: Option<String>,
+        capture_id: OperationId,
         now: DateTime<Utc>,
     ) -> Result<Transition, StateError> {
         self.require_pending("authorize", now)?;
@@ -229,7 +219,7 @@ impl Payment {
         next.sbps.payment_date = payment_date;
         match self.capture_mode {
             CaptureMode::Manual => {
-                let mut t = next.transition(now, Status::Authorized, "payment.authorized", None, None);
+                let mut t = next.transition(now, Status::Authorized, EventKind::PaymentAuthorized, None, None);
                 t.event.amount = Some(self.amount.value());
                 Ok(t)
             }
@@ -239,7 +229,7 @@ impl Payment {
                 next.captured = self.amount.value();
                 next.captured_at = Some(now);
                 let op = Operation {
-                    id: OperationId::generate(),
+                    id: capture_id,
                     payment_id: self.id.clone(),
                     sequence: self.version + 1,
                     kind: OperationKind::Capture,
@@ -248,10 +238,11 @@ impl Payment {
                     full: true,
                     provider_call: None,
                     reason: None,
+                    attempted_at: None,
                     created_at: now,
                     updated_at: now,
                 };
-                Ok(next.transition(now, Status::Captured, "payment.captured", Some(op), None))
+                Ok(next.transition(now, Status::Captured, EventKind::PaymentCaptured, Some(op), None))
             }
         }
     }
@@ -261,7 +252,7 @@ impl Payment {
         self.require_pending("decline", now)?;
         let mut next = self.clone();
         next.sbps.err_code = err_code.clone();
-        Ok(next.transition(now, Status::Declined, "payment.declined", None, err_code))
+        Ok(next.transition(now, Status::Declined, EventKind::PaymentDeclined, None, err_code))
     }
 
     /// Starts a capture of `amount` (all that is capturable when `None`).
@@ -305,7 +296,7 @@ impl Payment {
                 }
                 let op = self.new_operation(op_id, OperationKind::Cancel, self.amount, true, None, now);
                 let op = Operation { status: OperationStatus::Succeeded, ..op };
-                Ok(self.transition(now, Status::Cancelled, "payment.cancelled", Some(op), None))
+                Ok(self.transition(now, Status::Cancelled, EventKind::PaymentCancelled, Some(op), None))
             }
             Status::Authorized => {
                 let amount = self.within(amount, self.capturable())?;
@@ -320,7 +311,7 @@ impl Payment {
                 next.cancelled += amount.value();
                 let op = self.new_operation(op_id, OperationKind::Cancel, amount, false, None, now);
                 let op = Operation { status: OperationStatus::Succeeded, ..op };
-                Ok(next.transition(now, Status::Authorized, "operation.succeeded", Some(op), None))
+                Ok(next.transition(now, Status::Authorized, EventKind::PaymentPartiallyCancelled, Some(op), None))
             }
             _ => Err(self.wrong_status("cancel", "pending or authorized")),
         }
@@ -363,10 +354,16 @@ impl Payment {
         let mut next = self.clone();
         match outcome {
             Outcome::Failed(reason) => {
-                let settled =
-                    Operation { status: OperationStatus::Failed, reason: Some(reason.clone()), updated_at: now, ..op };
+                let detail = Some(reason.code.to_string());
+                let settled = Operation {
+                    status: OperationStatus::Failed,
+                    reason: Some(reason),
+                    attempted_at: None,
+                    updated_at: now,
+                    ..op
+                };
                 let status = self.status;
-                return Ok(next.transition(now, status, "operation.failed", Some(settled), Some(reason.code)));
+                return Ok(next.transition(now, status, EventKind::OperationFailed, Some(settled), detail));
             }
             Outcome::Succeeded => {}
         }
@@ -375,23 +372,49 @@ impl Payment {
             OperationKind::Capture => {
                 next.captured = amount;
                 next.captured_at = Some(now);
-                (Status::Captured, "payment.captured")
+                (Status::Captured, EventKind::PaymentCaptured)
             }
             OperationKind::Cancel => {
                 next.cancelled = self.authorized.saturating_sub(self.captured);
-                (Status::Cancelled, "payment.cancelled")
+                (Status::Cancelled, EventKind::PaymentCancelled)
             }
             OperationKind::Refund => {
                 next.refunded = amount;
                 if op.full {
-                    (Status::Refunded, "payment.refunded")
+                    (Status::Refunded, EventKind::PaymentRefunded)
                 } else {
-                    (Status::PartiallyRefunded, "payment.partially_refunded")
+                    (Status::PartiallyRefunded, EventKind::PaymentPartiallyRefunded)
                 }
             }
         };
-        let settled = Operation { status: OperationStatus::Succeeded, reason: None, updated_at: now, ..op };
+        let settled =
+            Operation { status: OperationStatus::Succeeded, reason: None, attempted_at: None, updated_at: now, ..op };
         Ok(next.transition(now, status, kind, Some(settled), None))
+    }
+
+    /// Takes the resend lease of a pending operation whose lock window has passed: the
+    /// version-conditioned write that lets exactly one sender call the provider again.
+    pub fn lease(&self, op_id: &OperationId, lock_window: Duration, now: DateTime<Utc>) -> Result<Transition, StateError> {
+        let op = self.operation(op_id).filter(|op| op.status == OperationStatus::Pending);
+        let op = op.ok_or(StateError::NoSuchPendingOperation)?;
+        if !op.lease_is_free(lock_window, now) {
+            return Err(StateError::OperationInProgress { operation_id: op.id.clone(), kind: op.kind });
+        }
+        let leased = Operation { attempted_at: Some(now), ..op.clone() };
+        let mut t = self.transition(now, self.status, EventKind::OperationAttempted, Some(leased), None);
+        t.event.amount = None; // no amount changes
+        Ok(t)
+    }
+
+    /// Releases the lease of a pending operation whose call ended with no known outcome, so
+    /// that the next sender (a retry with the same key, a read, the sweeper) may go at once.
+    pub fn release_lease(&self, op_id: &OperationId, detail: String, now: DateTime<Utc>) -> Result<Transition, StateError> {
+        let op = self.operation(op_id).filter(|op| op.status == OperationStatus::Pending);
+        let op = op.ok_or(StateError::NoSuchPendingOperation)?;
+        let released = Operation { attempted_at: None, ..op.clone() };
+        let mut t = self.transition(now, self.status, EventKind::OperationOutcomeUnknown, Some(released), Some(detail));
+        t.event.amount = None; // no amount changes
+        Ok(t)
     }
 
     fn begin(
@@ -405,7 +428,7 @@ impl Payment {
     ) -> Transition {
         let op = self.new_operation(op_id, kind, amount, full, call, now);
         let status = self.status;
-        self.transition(now, status, "operation.requested", Some(op), None)
+        self.transition(now, status, EventKind::OperationRequested, Some(op), None)
     }
 
     fn new_operation(
@@ -425,6 +448,7 @@ impl Payment {
             status: OperationStatus::Pending,
             amount,
             full,
+            attempted_at: provider_call.is_some().then_some(now),
             provider_call,
             reason: None,
             created_at: now,
@@ -437,7 +461,7 @@ impl Payment {
         &self,
         now: DateTime<Utc>,
         status: Status,
-        kind: &str,
+        kind: EventKind,
         operation: Option<Operation>,
         detail: Option<String>,
     ) -> Transition {
@@ -453,7 +477,7 @@ impl Payment {
         }
         let event = AuditEvent {
             seq: payment.version,
-            kind: kind.to_owned(),
+            kind,
             at: now,
             from_status: Some(self.status),
             to_status: status,

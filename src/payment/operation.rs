@@ -53,16 +53,90 @@ pub enum ProviderCall {
     CancelOrRefund { amount: Option<u32> },
 }
 
+/// Why the provider refused an operation: the stable codes of DESIGN §3, serialized (and
+/// stored) as snake_case. Their HTTP statuses are mapped once, in `src/http/error.rs`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureCode {
+    /// The amount is more than what remains at SBPS (402 22/75).
+    AmountExceedsRemaining,
+    /// A partial refund in the month of the sale (402 28).
+    PartialRefundNotYetAvailable,
+    /// The refund period has ended (402 31).
+    RefundPeriodExpired,
+    /// The capture period has ended (402 33).
+    CapturePeriodExpired,
+    /// au's billing run is not done yet; the same request may succeed later (402 29).
+    BillingRunPending,
+    /// SBPS refused the gateway's checksum, ids or credentials: a configuration fault.
+    ProviderConfigurationError,
+    /// Any other refusal.
+    ProviderRefused,
+}
+
+impl FailureCode {
+    pub const ALL: [FailureCode; 7] = [
+        FailureCode::AmountExceedsRemaining,
+        FailureCode::PartialRefundNotYetAvailable,
+        FailureCode::RefundPeriodExpired,
+        FailureCode::CapturePeriodExpired,
+        FailureCode::BillingRunPending,
+        FailureCode::ProviderConfigurationError,
+        FailureCode::ProviderRefused,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureCode::AmountExceedsRemaining => "amount_exceeds_remaining",
+            FailureCode::PartialRefundNotYetAvailable => "partial_refund_not_yet_available",
+            FailureCode::RefundPeriodExpired => "refund_period_expired",
+            FailureCode::CapturePeriodExpired => "capture_period_expired",
+            FailureCode::BillingRunPending => "billing_run_pending",
+            FailureCode::ProviderConfigurationError => "provider_configuration_error",
+            FailureCode::ProviderRefused => "provider_refused",
+        }
+    }
+
+    /// A refusal that is not final: the same request may be sent again later with the same
+    /// key (the idempotency record is not completed).
+    pub fn is_retryable(self) -> bool {
+        self == FailureCode::BillingRunPending
+    }
+
+    /// A refusal caused by the gateway's own configuration: worth an alarm.
+    pub fn is_configuration_fault(self) -> bool {
+        self == FailureCode::ProviderConfigurationError
+    }
+}
+
+impl std::fmt::Display for FailureCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How a provider call ended, as the gateway understands it. Anything not understood is
+/// `Unknown` (the operation stays pending), never success.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProviderAnswer {
+    /// Done now, or found already done (our record says we asked).
+    Succeeded,
+    /// Refused; nothing happened at the provider.
+    Refused(FailureReason),
+    /// The outcome is not known: timeout, connection failure, 5xx, in progress, an answer not
+    /// understood.
+    Unknown { description: String },
+}
+
 /// Why an operation failed, as a stable code and a sentence for the merchant.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FailureReason {
-    pub code: String,
+    pub code: FailureCode,
     pub description: String,
 }
 
 /// A capture, cancel or refund: one record per amount change.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Operation {
     pub id: OperationId,
     pub payment_id: PaymentId,
@@ -77,6 +151,18 @@ pub struct Operation {
     /// capture recorded by an automatic-sales authorization).
     pub provider_call: Option<ProviderCall>,
     pub reason: Option<FailureReason>,
+    /// When its provider call was last sent while it is pending: the resend lease. A call in
+    /// flight holds it for one lock window; `None` once a sender knows its call is over (the
+    /// outcome was unknown), so the next sender may go at once.
+    pub attempted_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+impl Operation {
+    /// Whether nobody may be sending its provider call now: no lease, or one whose lock window
+    /// has passed.
+    pub fn lease_is_free(&self, lock_window: chrono::Duration, now: DateTime<Utc>) -> bool {
+        self.status == OperationStatus::Pending && self.attempted_at.is_none_or(|at| at + lock_window <= now)
+    }
 }

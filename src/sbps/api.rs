@@ -1,7 +1,7 @@
 //! The API-type client (spec §8) for the two au calls: capture `ST02-00201-402` and
 //! cancel/refund `ST02-00303-402`. XML over HTTPS in Shift_JIS, HTTP Basic auth, a fresh
 //! `request_date` and checksum on every attempt, connect and total timeouts. What comes back
-//! is checked against what was asked and classified once, in [`Verdict`]: anything not
+//! is checked against what was asked and classified once, into a [`ProviderAnswer`]: anything not
 //! understood is `Unknown` (the operation stays pending), never success.
 
 use std::sync::OnceLock;
@@ -12,8 +12,8 @@ use chrono::{DateTime, Utc};
 use super::xml::{ApiRequest, decode_shift_jis, parse_flat};
 use crate::config::SbpsAccount;
 use crate::metrics::Metrics;
-use crate::payment::calendar::sbps_datetime;
-use crate::payment::{OperationKind, ProviderCall};
+use super::datetime::sbps_datetime;
+use crate::payment::{FailureCode, FailureReason, OperationKind, ProviderAnswer, ProviderCall};
 
 pub const CAPTURE: &str = "ST02-00201-402";
 pub const CANCEL_REFUND: &str = "ST02-00303-402";
@@ -45,72 +45,57 @@ pub fn api_request(
     ApiRequest { function_id, elements }
 }
 
-/// What an SBPS answer means for the operation that asked.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Verdict {
-    /// Done now, or found already done (our record says we asked).
-    Succeeded,
-    /// Refused; nothing happened at SBPS. `status` is the HTTP status we answer.
-    Refused { code: &'static str, description: String, status: u16, alarm: bool },
-    /// Not done now, and worth retrying later (e.g. au's billing run is not finished).
-    RetryLater { code: &'static str, description: String },
-    /// The outcome is not known: timeout, connection failure, 5xx, in progress, an answer we
-    /// do not understand. The operation stays pending.
-    Unknown { description: String },
+/// A refusal caused by the gateway's SBPS configuration (checksum, ids, credentials): 502
+/// and an alarm.
+fn configuration_fault(description: String) -> ProviderAnswer {
+    ProviderAnswer::Refused(FailureReason { code: FailureCode::ProviderConfigurationError, description })
 }
 
-impl Verdict {
-    /// A refusal caused by the gateway's SBPS configuration (checksum, ids, credentials): 502
-    /// and an alarm.
-    fn configuration_fault(description: String) -> Self {
-        Verdict::Refused { code: "provider_configuration_error", description, status: 502, alarm: true }
-    }
-}
-
-/// Classifies an SBPS error code for an operation of `kind` (DESIGN §3, spec §8.6).
-pub fn classify_error(err_code: &str, kind: OperationKind, full: bool) -> Verdict {
+/// Classifies an SBPS error code for an operation of `kind` (DESIGN §3, spec §8.6). Only codes
+/// that say "already done" succeed; anything not understood is a refusal or unknown, never
+/// success.
+pub fn classify_error(err_code: &str, kind: OperationKind, full: bool) -> ProviderAnswer {
     let err_type = err_code.get(3..5).unwrap_or("");
-    let refused = |code: &'static str, status: u16, what: &str| Verdict::Refused {
-        code,
-        description: format!("SBPS refused the {}: {what} (error {err_code}).", kind.as_str()),
-        status,
-        alarm: false,
+    let refused = |code: FailureCode, what: &str| {
+        ProviderAnswer::Refused(FailureReason {
+            code,
+            description: format!("SBPS refused the {}: {what} (error {err_code}).", kind.as_str()),
+        })
     };
     match (err_type, kind) {
-        ("22" | "75", _) => refused("amount_exceeds_remaining", 422, "the amount is more than what remains"),
-        ("23", OperationKind::Capture) => Verdict::Succeeded,
-        ("30", OperationKind::Refund | OperationKind::Cancel) => Verdict::Succeeded,
-        ("26", OperationKind::Cancel) => Verdict::Succeeded,
-        ("26", OperationKind::Refund) if full => Verdict::Succeeded,
-        ("36" | "37" | "38" | "96", _) => Verdict::Unknown {
+        ("22" | "75", _) => refused(FailureCode::AmountExceedsRemaining, "the amount is more than what remains"),
+        ("23", OperationKind::Capture) => ProviderAnswer::Succeeded,
+        ("30", OperationKind::Refund | OperationKind::Cancel) => ProviderAnswer::Succeeded,
+        ("26", OperationKind::Cancel) => ProviderAnswer::Succeeded,
+        ("26", OperationKind::Refund) if full => ProviderAnswer::Succeeded,
+        ("36" | "37" | "38" | "96", _) => ProviderAnswer::Unknown {
             description: format!("SBPS is still processing a {} (error {err_code}).", kind.as_str()),
         },
-        ("29", _) => Verdict::RetryLater {
-            code: "billing_run_pending",
+        ("29", _) => ProviderAnswer::Refused(FailureReason {
+            code: FailureCode::BillingRunPending,
             description: format!(
                 "au has not finished the billing run this refund depends on; retry later (error {err_code})."
             ),
-        },
+        }),
         ("28", _) => refused(
-            "partial_refund_not_yet_available",
-            422,
+            FailureCode::PartialRefundNotYetAvailable,
             "a partial refund is possible only from the month after the sale",
         ),
-        ("31", _) => refused("refund_period_expired", 422, "the refund period has ended"),
-        ("33", _) => refused("capture_period_expired", 422, "the capture period has ended"),
-        ("09" | "14", _) => Verdict::configuration_fault(format!(
-            "SBPS rejected the gateway's credentials or checksum (error {err_code})."
-        )),
-        (t, _) if t.starts_with('8') || t.starts_with('9') => {
-            Verdict::Unknown { description: format!("SBPS reported a system error (error {err_code}).") }
+        ("31", _) => refused(FailureCode::RefundPeriodExpired, "the refund period has ended"),
+        ("33", _) => refused(FailureCode::CapturePeriodExpired, "the capture period has ended"),
+        ("09" | "14", _) => {
+            configuration_fault(format!("SBPS rejected the gateway's credentials or checksum (error {err_code})."))
         }
-        _ => refused("provider_refused", 502, "see the SBPS error code"),
+        (t, _) if t.starts_with('8') || t.starts_with('9') => {
+            ProviderAnswer::Unknown { description: format!("SBPS reported a system error (error {err_code}).") }
+        }
+        _ => refused(FailureCode::ProviderRefused, "see the SBPS error code"),
     }
 }
 
 /// Reads an SBPS answer to `function_id`.
-pub fn classify_response(body: &[u8], function_id: &str, kind: OperationKind, full: bool) -> Verdict {
-    let unknown = |why: &str| Verdict::Unknown { description: format!("SBPS answered {why}.") };
+pub fn classify_response(body: &[u8], function_id: &str, kind: OperationKind, full: bool) -> ProviderAnswer {
+    let unknown = |why: &str| ProviderAnswer::Unknown { description: format!("SBPS answered {why}.") };
     let Ok(text) = decode_shift_jis(body) else { return unknown("with bytes that are not Shift_JIS") };
     let Ok(doc) = parse_flat(&text) else { return unknown("with a document that is not XML") };
     if doc.root != "sps-api-response" {
@@ -120,7 +105,7 @@ pub fn classify_response(body: &[u8], function_id: &str, kind: OperationKind, fu
         return unknown("for another function");
     }
     match doc.fields.get("res_result").map(String::as_str) {
-        Some("OK") => Verdict::Succeeded,
+        Some("OK") => ProviderAnswer::Succeeded,
         Some("NG") => match doc.fields.get("res_err_code") {
             Some(code) if code.len() == 8 && code.is_ascii() => classify_error(code, kind, full),
             _ => unknown("NG without a valid error code"),
@@ -171,16 +156,16 @@ impl SbpsClient {
         kind: OperationKind,
         full: bool,
         now: DateTime<Utc>,
-    ) -> Verdict {
+    ) -> ProviderAnswer {
         let request = api_request(call, &account.merchant_id, &account.service_id, tracking_id, now);
         let Ok(xml) = request.to_xml(account.hash_key.expose()) else {
-            return Verdict::configuration_fault("The request could not be signed.".into());
+            return configuration_fault("The request could not be signed.".into());
         };
         let (body, _, _) = encoding_rs::SHIFT_JIS.encode(&xml);
         let started = Instant::now();
         let http = match self.http() {
             Ok(http) => http,
-            Err(_) => return Verdict::Unknown { description: "The SBPS client could not be built.".into() },
+            Err(_) => return ProviderAnswer::Unknown { description: "The SBPS client could not be built.".into() },
         };
         let sent = http
             .post(&account.api_url)
@@ -189,35 +174,37 @@ impl SbpsClient {
             .body(body.into_owned())
             .send()
             .await;
-        let verdict = match sent {
-            Err(e) if e.is_timeout() => Verdict::Unknown { description: "SBPS did not answer in time.".into() },
-            Err(_) => Verdict::Unknown { description: "SBPS could not be reached.".into() },
+        let answer = match sent {
+            Err(e) if e.is_timeout() => ProviderAnswer::Unknown { description: "SBPS did not answer in time.".into() },
+            Err(_) => ProviderAnswer::Unknown { description: "SBPS could not be reached.".into() },
             Ok(response) => {
                 let status = response.status();
                 match response.bytes().await {
-                    Err(_) => Verdict::Unknown { description: "SBPS's answer was cut off.".into() },
+                    Err(_) => ProviderAnswer::Unknown { description: "SBPS's answer was cut off.".into() },
                     Ok(_) if status.as_u16() == 401 || status.as_u16() == 403 => {
-                        Verdict::configuration_fault("SBPS refused the gateway's API credentials.".into())
+                        configuration_fault("SBPS refused the gateway's API credentials.".into())
                     }
                     Ok(_) if !status.is_success() => {
-                        Verdict::Unknown { description: format!("SBPS answered HTTP {}.", status.as_u16()) }
+                        ProviderAnswer::Unknown { description: format!("SBPS answered HTTP {}.", status.as_u16()) }
                     }
                     Ok(bytes) => classify_response(&bytes, request.function_id, kind, full),
                 }
             }
         };
-        let outcome = match &verdict {
-            Verdict::Succeeded => "ok",
-            Verdict::Refused { alarm: true, .. } => "configuration",
-            Verdict::Refused { .. } => "refused",
-            Verdict::RetryLater { .. } => "retry_later",
-            Verdict::Unknown { .. } => "unknown",
+        let outcome = match &answer {
+            ProviderAnswer::Succeeded => "ok",
+            ProviderAnswer::Refused(r) if r.code.is_configuration_fault() => "configuration",
+            ProviderAnswer::Refused(r) if r.code.is_retryable() => "retry_later",
+            ProviderAnswer::Refused(_) => "refused",
+            ProviderAnswer::Unknown { .. } => "unknown",
         };
         self.metrics.sbps_call(request.function_id, started.elapsed().as_secs_f64() * 1000.0, outcome);
-        if let Verdict::Refused { alarm: true, description, .. } = &verdict {
-            tracing::error!(function_id = request.function_id, description, "SBPS configuration fault");
+        if let ProviderAnswer::Refused(r) = &answer
+            && r.code.is_configuration_fault()
+        {
+            tracing::error!(function_id = request.function_id, description = r.description, "SBPS configuration fault");
         }
-        verdict
+        answer
     }
 }
 
@@ -242,42 +229,43 @@ mod tests {
         assert!(!full.elements.iter().any(|(p, _)| p.starts_with("pay_option_manage")));
     }
 
+    fn code(answer: ProviderAnswer) -> Option<FailureCode> {
+        match answer {
+            ProviderAnswer::Refused(r) => Some(r.code),
+            _ => None,
+        }
+    }
+
     #[test]
     fn error_codes_map_to_stable_reasons() {
         use OperationKind::*;
-        assert_eq!(classify_error("40223999", Capture, true), Verdict::Succeeded);
-        assert_eq!(classify_error("40230999", Refund, false), Verdict::Succeeded);
-        assert!(matches!(classify_error("40222008", Capture, true), Verdict::Refused { status: 422, .. }));
-        assert!(matches!(classify_error("40275008", Refund, false), Verdict::Refused { status: 422, .. }));
-        assert!(matches!(classify_error("40236999", Capture, true), Verdict::Unknown { .. }));
-        assert!(matches!(classify_error("40238999", Refund, true), Verdict::Unknown { .. }));
-        assert!(matches!(classify_error("40229999", Refund, true), Verdict::RetryLater { .. }));
-        assert!(matches!(
-            classify_error("40231999", Refund, true),
-            Verdict::Refused { code: "refund_period_expired", .. }
-        ));
-        assert!(matches!(
-            classify_error("40233999", Capture, true),
-            Verdict::Refused { code: "capture_period_expired", .. }
-        ));
-        assert!(matches!(classify_error("40209025", Capture, true), Verdict::Refused { status: 502, alarm: true, .. }));
-        assert!(matches!(classify_error("40214001", Capture, true), Verdict::Refused { status: 502, alarm: true, .. }));
-        assert!(matches!(classify_error("99985999", Capture, true), Verdict::Unknown { .. }));
-        assert!(matches!(classify_error("40220999", Capture, true), Verdict::Refused { status: 502, .. }));
+        assert_eq!(classify_error("40223999", Capture, true), ProviderAnswer::Succeeded);
+        assert_eq!(classify_error("40230999", Refund, false), ProviderAnswer::Succeeded);
+        assert!(code(classify_error("40222008", Capture, true)) == Some(FailureCode::AmountExceedsRemaining));
+        assert!(code(classify_error("40275008", Refund, false)) == Some(FailureCode::AmountExceedsRemaining));
+        assert!(matches!(classify_error("40236999", Capture, true), ProviderAnswer::Unknown { .. }));
+        assert!(matches!(classify_error("40238999", Refund, true), ProviderAnswer::Unknown { .. }));
+        assert!(code(classify_error("40229999", Refund, true)) == Some(FailureCode::BillingRunPending));
+        assert!(code(classify_error("40231999", Refund, true)) == Some(FailureCode::RefundPeriodExpired));
+        assert!(code(classify_error("40233999", Capture, true)) == Some(FailureCode::CapturePeriodExpired));
+        assert!(code(classify_error("40209025", Capture, true)) == Some(FailureCode::ProviderConfigurationError));
+        assert!(code(classify_error("40214001", Capture, true)) == Some(FailureCode::ProviderConfigurationError));
+        assert!(matches!(classify_error("99985999", Capture, true), ProviderAnswer::Unknown { .. }));
+        assert!(code(classify_error("40220999", Capture, true)) == Some(FailureCode::ProviderRefused));
         // Already refunded is not "already captured".
-        assert!(matches!(classify_error("40230999", Capture, true), Verdict::Refused { .. }));
+        assert!(code(classify_error("40230999", Capture, true)) == Some(FailureCode::ProviderRefused));
     }
 
     #[test]
     fn answers_are_checked_against_the_question() {
         let ok = b"<?xml version='1.0' encoding='Shift_JIS' ?><sps-api-response id=\"ST02-00201-402\"><res_result>OK</res_result><res_err_code/></sps-api-response>";
-        assert_eq!(classify_response(ok, CAPTURE, OperationKind::Capture, true), Verdict::Succeeded);
-        assert!(matches!(classify_response(ok, CANCEL_REFUND, OperationKind::Refund, true), Verdict::Unknown { .. }));
+        assert_eq!(classify_response(ok, CAPTURE, OperationKind::Capture, true), ProviderAnswer::Succeeded);
+        assert!(matches!(classify_response(ok, CANCEL_REFUND, OperationKind::Refund, true), ProviderAnswer::Unknown { .. }));
         let odd = b"<sps-api-response><res_result>MAYBE</res_result></sps-api-response>";
-        assert!(matches!(classify_response(odd, CAPTURE, OperationKind::Capture, true), Verdict::Unknown { .. }));
+        assert!(matches!(classify_response(odd, CAPTURE, OperationKind::Capture, true), ProviderAnswer::Unknown { .. }));
         let ng =
             b"<sps-api-response><res_result>NG</res_result><res_err_code>40222008</res_err_code></sps-api-response>";
-        assert!(matches!(classify_response(ng, CAPTURE, OperationKind::Capture, true), Verdict::Refused { .. }));
-        assert!(matches!(classify_response(b"\x82", CAPTURE, OperationKind::Capture, true), Verdict::Unknown { .. }));
+        assert!(matches!(classify_response(ng, CAPTURE, OperationKind::Capture, true), ProviderAnswer::Refused(_)));
+        assert!(matches!(classify_response(b"\x82", CAPTURE, OperationKind::Capture, true), ProviderAnswer::Unknown { .. }));
     }
 }

@@ -3,10 +3,12 @@
 //! machine never sees a form field.
 
 pub mod api;
+pub mod datetime;
 pub mod form;
 pub mod hashcode;
 pub mod purchase;
 pub mod result;
+#[cfg(feature = "sandbox")]
 pub mod sandbox;
 pub mod xml;
 

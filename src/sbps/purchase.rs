@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 
 use super::hashcode::{Charset, HashError, sps_hashcode};
 use crate::money::Yen;
-use crate::payment::calendar::sbps_datetime;
+use super::datetime::sbps_datetime;
 
 /// A01-1 field order for the checksum (spec §4.3). Fields we never send hash as empty.
 pub const PURCHASE_HASH_ORDER: &[&str] = &[

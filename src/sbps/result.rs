@@ -1,9 +1,88 @@
 //! The result notification (A02-1) SBPS posts to `pagecon_url`: its checksum field order and
-//! verification (spec §4.3, §7.3).
+//! verification (spec §4.3, §7.3), and the wire checks that turn a posted form into a typed
+//! [`ResultNotification`] before anything is read from the store. What it does to a payment is
+//! the domain's rule (`Payment::apply_result`).
 
 use std::collections::BTreeMap;
 
+use super::form::decode_shift_jis_form;
 use super::hashcode::{Charset, sps_hashcode, verify_hashcode};
+use super::purchase::PAY_METHOD;
+use crate::config::{Account, Accounts};
+use crate::ids::PaymentId;
+use crate::payment::PurchaseResult;
+
+/// A notification whose checksum, merchant and fields were checked.
+#[derive(Debug, Clone)]
+pub struct ResultNotification<'a> {
+    /// The processing account whose SBPS service sent it.
+    pub account: &'a Account,
+    pub payment_id: PaymentId,
+    /// The amount SBPS says the payer approved, to be checked against the payment.
+    pub amount: u32,
+    pub result: PurchaseResult,
+}
+
+/// Why a posted notification was refused at the wire; the text after `NG,` (ASCII, short).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum WireRefusal {
+    #[error("malformed notification")]
+    Malformed,
+    /// An unknown merchant and a wrong checksum answer the same, so that nobody can list the
+    /// merchants configured here.
+    #[error("sps_hashcode error")]
+    Unverified,
+    #[error("order_id error")]
+    Order,
+    #[error("pay_method error")]
+    PayMethod,
+    #[error("amount error")]
+    Amount,
+    #[error("res_tracking_id error")]
+    TrackingId,
+}
+
+/// Parses and verifies a notification body (Shift_JIS form; checksum over UTF-8 values). On a
+/// refusal, the order id is given when the checksum held (for the logs).
+pub fn parse_notification<'a>(
+    body: &[u8],
+    accounts: &'a Accounts,
+) -> Result<ResultNotification<'a>, (WireRefusal, Option<PaymentId>)> {
+    let fields = decode_shift_jis_form(body).map_err(|_| (WireRefusal::Malformed, None))?;
+    let field = |name: &str| fields.get(name).map(String::as_str).unwrap_or("");
+    let account = accounts.by_sbps_service(field("merchant_id"), field("service_id"));
+    // Verify with some key even for an unknown merchant, so both refusals take the same path.
+    let verified = match account {
+        Some(a) => verify_result(&fields, a.sbps.hash_key.expose()),
+        None => {
+            let _ = verify_result(&fields, "");
+            false
+        }
+    };
+    let (Some(account), true) = (account, verified) else { return Err((WireRefusal::Unverified, None)) };
+    let payment_id: PaymentId = field("order_id").parse().map_err(|_| (WireRefusal::Order, None))?;
+    let refused = |r: WireRefusal| (r, Some(payment_id.clone()));
+    if field("pay_method") != PAY_METHOD {
+        return Err(refused(WireRefusal::PayMethod));
+    }
+    let amount = field("amount");
+    let amount = match amount.parse::<u32>() {
+        Ok(a) if !amount.starts_with('+') && !amount.starts_with('0') => a,
+        _ => return Err(refused(WireRefusal::Amount)),
+    };
+    let non_empty = |name: &str| Some(field(name).to_owned()).filter(|v| !v.is_empty());
+    let result = if field("res_result") == "OK" {
+        let tracking_id = field("res_tracking_id");
+        if tracking_id.len() != 14 || !tracking_id.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(refused(WireRefusal::TrackingId));
+        }
+        PurchaseResult::Approved { tracking_id: tracking_id.to_owned(), payment_date: non_empty("res_payment_date") }
+    } else {
+        // Anything but OK is "not paid" for au (spec §7.4).
+        PurchaseResult::Declined { err_code: non_empty("res_err_code") }
+    };
+    Ok(ResultNotification { account, payment_id, amount, result })
+}
 
 /// A02-1 / A03-1 field order for the checksum. URLs and `free_csv` are not echoed.
 pub const RESULT_HASH_ORDER: &[&str] = &[

@@ -27,6 +27,7 @@ use aws_sdk_dynamodb::types::{
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
+use super::item::{EventItem, IdempotencyItem, OperationItem, PaymentItem};
 use super::{IdempotencyRecord, NewPaymentRecord, Store, StoreError};
 use crate::ids::{PaymentId, TrackId};
 use crate::payment::{AuditEvent, Operation, Payment, Transition};
@@ -39,6 +40,76 @@ pub const TTL_ATTRIBUTE: &str = "expiresAt";
 
 /// How often a transaction cancelled only by a concurrent transaction is retried.
 const CONFLICT_RETRIES: u32 = 16;
+
+/// [`IdempotencyRecord::is_live`] negated, as a condition: the key has no live record.
+pub const NOT_LIVE_CONDITION: &str = "attribute_not_exists(PK) OR expiresAt <= :now";
+/// [`IdempotencyRecord::may_claim`] as a condition (`:op` = the claim's operation id).
+pub const CLAIM_CONDITION: &str = "attribute_not_exists(PK) OR expiresAt <= :now OR operationId = :op";
+
+/// [`IdempotencyRecord::equals_expected`] (with a live `expected`) as a condition and its values.
+pub fn expected_condition(expected: &IdempotencyRecord, now: DateTime<Utc>) -> (&'static str, Vec<(&'static str, AttributeValue)>) {
+    let state = match expected.state {
+        super::IdempotencyState::InProgress => "in_progress",
+        super::IdempotencyState::Completed => "completed",
+    };
+    let mut values = vec![(":now", n(now.timestamp())), (":state", s(state))];
+    let condition = match expected.locked_until {
+        Some(until) => {
+            values.push((":locked", n(until.timestamp_millis())));
+            "expiresAt > :now AND #state = :state AND lockedUntil = :locked"
+        }
+        None => "expiresAt > :now AND #state = :state AND attribute_not_exists(lockedUntil)",
+    };
+    (condition, values)
+}
+
+/// What an item of a transaction is there for: cancellation reasons are read by role, not by
+/// position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Payment,
+    ReferenceGuard,
+    TrackPointer,
+    Event,
+    Operation,
+    ReleaseReference,
+    Idempotency,
+}
+
+/// A transaction's items, each with its role.
+#[derive(Default)]
+struct Transaction {
+    items: Vec<TransactWriteItem>,
+    roles: Vec<Role>,
+}
+
+impl Transaction {
+    fn push(&mut self, role: Role, item: TransactWriteItem) {
+        self.items.push(item);
+        self.roles.push(role);
+    }
+}
+
+/// Why a transaction was cancelled, read by role.
+struct Cancelled {
+    reasons: Vec<(Role, CancellationReason)>,
+}
+
+impl Cancelled {
+    fn of(roles: &[Role], e: &SdkError<TransactWriteItemsError>) -> Option<Self> {
+        let reasons = cancellation_reasons(e)?;
+        Some(Cancelled { reasons: roles.iter().copied().zip(reasons).collect() })
+    }
+
+    /// The reason of the item with `role` if its condition failed.
+    fn failed(&self, role: Role) -> Option<&CancellationReason> {
+        self.reasons.iter().find(|(r, reason)| *r == role && reason.code() == Some("ConditionalCheckFailed")).map(|(_, x)| x)
+    }
+
+    fn conflicted(&self) -> bool {
+        self.reasons.iter().any(|(_, r)| r.code() == Some("TransactionConflict"))
+    }
+}
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -117,33 +188,7 @@ fn value_of<T: serde::de::DeserializeOwned>(item: &Item) -> Result<T, StoreError
 }
 
 fn idem_item(record: &IdempotencyRecord) -> Result<Item, StoreError> {
-    let mut item = item_of(record, idem_pk(&record.account_id, &record.key), "IDEM")?;
-    // TTL wants epoch seconds.
-    item.insert(TTL_ATTRIBUTE.into(), n(record.expires_at.timestamp()));
-    if let Some(until) = record.locked_until {
-        item.insert("lockedUntil".into(), n(until.timestamp_millis()));
-    }
-    Ok(item)
-}
-
-fn idem_of(mut item: Item) -> Result<IdempotencyRecord, StoreError> {
-    let epoch = |item: &Item, name: &str, millis: bool| -> Result<Option<String>, StoreError> {
-        match item.get(name) {
-            Some(AttributeValue::N(v)) => {
-                let v: i64 = v.parse().map_err(|_| unavailable("unreadable time"))?;
-                let t = if millis { DateTime::from_timestamp_millis(v) } else { DateTime::from_timestamp(v, 0) };
-                Ok(t.map(|t| t.to_rfc3339()))
-            }
-            _ => Ok(None),
-        }
-    };
-    if let Some(t) = epoch(&item, TTL_ATTRIBUTE, false)? {
-        item.insert(TTL_ATTRIBUTE.into(), s(t));
-    }
-    if let Some(t) = epoch(&item, "lockedUntil", true)? {
-        item.insert("lockedUntil".into(), s(t));
-    }
-    value_of(&item)
+    item_of(&IdempotencyItem::of(record), idem_pk(&record.account_id, &record.key), "IDEM")
 }
 
 fn key(pk: String, sk: &str) -> Item {
@@ -173,10 +218,6 @@ fn cancellation_reasons(e: &SdkError<TransactWriteItemsError>) -> Option<Vec<Can
         Some(TransactWriteItemsError::TransactionCanceledException(ex)) => Some(ex.cancellation_reasons().to_vec()),
         _ => None,
     }
-}
-
-fn failed(reasons: &[CancellationReason], index: usize) -> bool {
-    reasons.get(index).and_then(|r| r.code()) == Some("ConditionalCheckFailed")
 }
 
 fn conflicted(reasons: &[CancellationReason]) -> bool {
@@ -296,12 +337,13 @@ impl DynamoStore {
             _ => String::new(),
         };
         let Some(payment_item) = items.iter().find(|i| sk(i) == "PAYMENT") else { return Ok(None) };
-        let mut payment: Payment = value_of(payment_item)?;
-        let mut operations: Vec<Operation> =
-            items.iter().filter(|i| sk(i).starts_with("OP#")).map(value_of).collect::<Result<_, _>>()?;
-        operations.sort_by_key(|op| op.sequence);
-        payment.operations = operations;
-        Ok(Some(payment))
+        let payment: PaymentItem = value_of(payment_item)?;
+        let operations: Vec<Operation> = items
+            .iter()
+            .filter(|i| sk(i).starts_with("OP#"))
+            .map(|i| value_of::<OperationItem>(i).and_then(OperationItem::into_operation))
+            .collect::<Result<_, _>>()?;
+        payment.into_payment(operations).map(Some)
     }
 
     async fn get(&self, pk: String, sk: &str) -> Result<Option<Item>, StoreError> {
@@ -317,9 +359,6 @@ impl DynamoStore {
         Ok(out.item().cloned())
     }
 
-    fn idem_condition() -> &'static str {
-        "attribute_not_exists(PK) OR expiresAt <= :now OR operationId = :op"
-    }
 }
 
 fn payment_id_in(item: Option<&Item>) -> Option<PaymentId> {
@@ -340,31 +379,35 @@ impl Store for DynamoStore {
             item.insert("accountId".into(), s(&p.account_id));
             item
         };
-        let mut items = vec![
-            put(&self.table, item_of(p, payment_pk(p.id.as_str()), "PAYMENT")?, not_exists, vec![])?,
+        let mut tx = Transaction::default();
+        tx.push(Role::Payment, put(&self.table, item_of(&PaymentItem::of(p), payment_pk(p.id.as_str()), "PAYMENT")?, not_exists, vec![])?);
+        tx.push(
+            Role::ReferenceGuard,
             put(&self.table, pointer(mref_pk(&p.account_id, &p.merchant_reference), "MREF"), not_exists, vec![])?,
-            put(&self.table, pointer(track_pk(p.track_id.as_str()), "TRACK"), not_exists, vec![])?,
+        );
+        tx.push(Role::TrackPointer, put(&self.table, pointer(track_pk(p.track_id.as_str()), "TRACK"), not_exists, vec![])?);
+        tx.push(
+            Role::Event,
             put(
                 &self.table,
-                item_of(&record.event, payment_pk(p.id.as_str()), &event_sk(record.event.seq))?,
+                item_of(&EventItem::of(&record.event), payment_pk(p.id.as_str()), &event_sk(record.event.seq))?,
                 not_exists,
                 vec![],
             )?,
-        ];
+        );
         if let Some(idem) = &record.idempotency {
-            items.push(put(
-                &self.table,
-                idem_item(idem)?,
-                Some("attribute_not_exists(PK) OR expiresAt <= :now"),
-                vec![(":now", n(now.timestamp()))],
-            )?);
+            tx.push(
+                Role::Idempotency,
+                put(&self.table, idem_item(idem)?, Some(NOT_LIVE_CONDITION), vec![(":now", n(now.timestamp()))])?,
+            );
         }
-        match self.transact(items).await {
+        let roles = tx.roles.clone();
+        match self.transact(tx.items).await {
             Ok(()) => Ok(()),
-            Err(e) => match cancellation_reasons(&e) {
-                Some(reasons) if failed(&reasons, 4) => Err(StoreError::IdempotencyKeyTaken),
-                Some(reasons) if failed(&reasons, 1) => {
-                    let existing = match payment_id_in(reasons.get(1).and_then(|r| r.item())) {
+            Err(e) => match Cancelled::of(&roles, &e) {
+                Some(c) if c.failed(Role::Idempotency).is_some() => Err(StoreError::IdempotencyKeyTaken),
+                Some(c) if c.failed(Role::ReferenceGuard).is_some() => {
+                    let existing = match payment_id_in(c.failed(Role::ReferenceGuard).and_then(|r| r.item())) {
                         Some(id) => Some(id),
                         None => payment_id_in(
                             self.get(mref_pk(&p.account_id, &p.merchant_reference), "MREF").await?.as_ref(),
@@ -376,9 +419,7 @@ impl Store for DynamoStore {
                         None => Err(StoreError::VersionConflict),
                     }
                 }
-                Some(reasons) if conflicted(&reasons) => {
-                    Err(StoreError::Unavailable("transaction conflicts persisted".into()))
-                }
+                Some(c) if c.conflicted() => Err(StoreError::Unavailable("transaction conflicts persisted".into())),
                 Some(_) => Err(StoreError::Unavailable("create was cancelled: an id was reused".into())),
                 None => Err(unavailable(aws_sdk_dynamodb::error::DisplayErrorContext(e))),
             },
@@ -400,21 +441,31 @@ impl Store for DynamoStore {
         let p = &transition.payment;
         p.check_invariants().map_err(StoreError::Invariant)?;
         let pk = payment_pk(p.id.as_str());
-        let mut items = vec![put(
-            &self.table,
-            item_of(p, pk.clone(), "PAYMENT")?,
-            Some("version = :expected"),
-            vec![(":expected", n(transition.expected_version()))],
-        )?];
+        let mut tx = Transaction::default();
+        tx.push(
+            Role::Payment,
+            put(
+                &self.table,
+                item_of(&PaymentItem::of(p), pk.clone(), "PAYMENT")?,
+                Some("version = :expected"),
+                vec![(":expected", n(transition.expected_version()))],
+            )?,
+        );
         if let Some(op) = &transition.operation {
-            items.push(put(&self.table, item_of(op, pk.clone(), &format!("OP#{}", op.id))?, None, vec![])?);
+            tx.push(
+                Role::Operation,
+                put(&self.table, item_of(&OperationItem::of(op), pk.clone(), &format!("OP#{}", op.id))?, None, vec![])?,
+            );
         }
-        items.push(put(
-            &self.table,
-            item_of(&transition.event, pk.clone(), &event_sk(transition.event.seq))?,
-            Some("attribute_not_exists(PK)"),
-            vec![],
-        )?);
+        tx.push(
+            Role::Event,
+            put(
+                &self.table,
+                item_of(&EventItem::of(&transition.event), pk.clone(), &event_sk(transition.event.seq))?,
+                Some("attribute_not_exists(PK)"),
+                vec![],
+            )?,
+        );
         if transition.release_reference {
             let delete = Delete::builder()
                 .table_name(&self.table)
@@ -423,22 +474,25 @@ impl Store for DynamoStore {
                 .expression_attribute_values(":id", s(p.id.as_str()))
                 .build()
                 .map_err(unavailable)?;
-            items.push(TransactWriteItem::builder().delete(delete).build());
+            tx.push(Role::ReleaseReference, TransactWriteItem::builder().delete(delete).build());
         }
-        let idem_index = items.len();
         if let Some(idem) = idempotency {
             let op = idem.operation_id.as_ref().map(|o| s(o.as_str())).unwrap_or(AttributeValue::Null(true));
-            items.push(put(
-                &self.table,
-                idem_item(idem)?,
-                Some(Self::idem_condition()),
-                vec![(":now", n(transition.event.at.timestamp())), (":op", op)],
-            )?);
+            tx.push(
+                Role::Idempotency,
+                put(
+                    &self.table,
+                    idem_item(idem)?,
+                    Some(CLAIM_CONDITION),
+                    vec![(":now", n(transition.event.at.timestamp())), (":op", op)],
+                )?,
+            );
         }
-        match self.transact(items).await {
+        let roles = tx.roles.clone();
+        match self.transact(tx.items).await {
             Ok(()) => Ok(()),
-            Err(e) => match cancellation_reasons(&e) {
-                Some(reasons) if idempotency.is_some() && failed(&reasons, idem_index) && !failed(&reasons, 0) => {
+            Err(e) => match Cancelled::of(&roles, &e) {
+                Some(c) if c.failed(Role::Idempotency).is_some() && c.failed(Role::Payment).is_none() => {
                     Err(StoreError::IdempotencyKeyTaken)
                 }
                 Some(_) => Err(StoreError::VersionConflict),
@@ -455,9 +509,9 @@ impl Store for DynamoStore {
     ) -> Result<Option<IdempotencyRecord>, StoreError> {
         match self.get(idem_pk(account_id, key), "IDEM").await? {
             Some(item) => {
-                let record = idem_of(item)?;
-                // DynamoDB deletes expired items late (DynamoDB Local never): treat them as absent.
-                Ok((record.expires_at > now).then_some(record))
+                let record = value_of::<IdempotencyItem>(&item).and_then(IdempotencyItem::into_record)?;
+                // DynamoDB deletes expired items late: an expired record is absent.
+                Ok(record.is_live(now).then_some(record))
             }
             None => Ok(None),
         }
@@ -472,23 +526,15 @@ impl Store for DynamoStore {
         let mut request = self.client.put_item().table_name(&self.table).set_item(Some(idem_item(record)?));
         request = match expected {
             None => request
-                .condition_expression("attribute_not_exists(PK) OR expiresAt <= :now")
+                .condition_expression(NOT_LIVE_CONDITION)
                 .expression_attribute_values(":now", n(now.timestamp())),
             Some(e) => {
-                let state =
-                    serde_json::to_value(e.state).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
-                let request = request
-                    .expression_attribute_values(":now", n(now.timestamp()))
-                    .expression_attribute_values(":state", s(state));
-                match e.locked_until {
-                    Some(until) => request
-                        .condition_expression("expiresAt > :now AND #state = :state AND lockedUntil = :locked")
-                        .expression_attribute_values(":locked", n(until.timestamp_millis())),
-                    None => request.condition_expression(
-                        "expiresAt > :now AND #state = :state AND attribute_not_exists(lockedUntil)",
-                    ),
+                let (condition, values) = expected_condition(e, now);
+                let mut request = request.condition_expression(condition).expression_attribute_names("#state", "state");
+                for (k, v) in values {
+                    request = request.expression_attribute_values(k, v);
                 }
-                .expression_attribute_names("#state", "state")
+                request
             }
         };
         match request.send().await {
@@ -501,17 +547,28 @@ impl Store for DynamoStore {
     }
 
     async fn audit_events(&self, id: &PaymentId) -> Result<Vec<AuditEvent>, StoreError> {
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .consistent_read(true)
-            .key_condition_expression("PK = :pk AND begins_with(SK, :event)")
-            .expression_attribute_values(":pk", s(payment_pk(id.as_str())))
-            .expression_attribute_values(":event", s("EVENT#"))
-            .send()
-            .await
-            .map_err(|e| unavailable(aws_sdk_dynamodb::error::DisplayErrorContext(e)))?;
-        out.items().iter().map(value_of).collect()
+        let mut events = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .consistent_read(true)
+                .key_condition_expression("PK = :pk AND begins_with(SK, :event)")
+                .expression_attribute_values(":pk", s(payment_pk(id.as_str())))
+                .expression_attribute_values(":event", s("EVENT#"))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| unavailable(aws_sdk_dynamodb::error::DisplayErrorContext(e)))?;
+            for item in out.items() {
+                events.push(value_of::<EventItem>(item).and_then(EventItem::into_event)?);
+            }
+            match out.last_evaluated_key() {
+                Some(k) if !k.is_empty() => start = Some(k.clone()),
+                _ => return Ok(events),
+            }
+        }
     }
 }

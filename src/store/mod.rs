@@ -9,6 +9,7 @@
 //! * an idempotency record whose `expires_at` has passed is treated as absent.
 
 pub mod dynamodb;
+pub mod item;
 pub mod sqlite;
 
 use std::future::Future;
@@ -31,16 +32,14 @@ pub enum IdempotencyState {
 }
 
 /// An answer kept to be replayed byte for byte.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredResponse {
     pub status: u16,
     pub body: String,
 }
 
 /// What an `Idempotency-Key` stands for, scoped to one processing account.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdempotencyRecord {
     pub account_id: String,
     pub key: String,
@@ -54,6 +53,34 @@ pub struct IdempotencyRecord {
     pub locked_until: Option<DateTime<Utc>>,
     /// The record is gone after this (DynamoDB TTL).
     pub expires_at: DateTime<Utc>,
+}
+
+impl IdempotencyRecord {
+    /// A record counts until it expires, whether or not the store has deleted it yet
+    /// (DynamoDB's TTL deletes late): an expired record is absent.
+    pub fn is_live(&self, now: DateTime<Utc>) -> bool {
+        self.expires_at > now
+    }
+
+    /// Whether `claim` may be written, in a transition, over `live` (the key's live record, if
+    /// any): only where there is none, or where it belongs to the same operation (a claim and
+    /// its completion, never a takeover). DynamoDB: [`dynamodb::CLAIM_CONDITION`].
+    pub fn may_claim(live: Option<&IdempotencyRecord>, claim: &IdempotencyRecord) -> bool {
+        match live {
+            None => true,
+            Some(live) => live.operation_id.is_some() && live.operation_id == claim.operation_id,
+        }
+    }
+
+    /// Whether the key's live record is still the one a writer read (`expected`; `None`: no
+    /// live record), compared by state and lock. DynamoDB: [`dynamodb::expected_condition`].
+    pub fn equals_expected(current: Option<&IdempotencyRecord>, expected: Option<&IdempotencyRecord>) -> bool {
+        match (current, expected) {
+            (None, None) => true,
+            (Some(c), Some(e)) => c.state == e.state && c.locked_until == e.locked_until,
+            _ => false,
+        }
+    }
 }
 
 /// A new payment and what is written with it.
@@ -125,6 +152,6 @@ pub trait Store: Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// The audit trail of a payment, in order.
+    /// The audit trail of a payment, in order (every page of it).
     fn audit_events(&self, id: &PaymentId) -> impl Future<Output = Result<Vec<AuditEvent>, StoreError>> + Send;
 }

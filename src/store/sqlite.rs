@@ -7,9 +7,10 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
+use super::item::{EventItem, IdempotencyItem, OperationItem, PaymentItem};
 use super::{IdempotencyRecord, NewPaymentRecord, Store, StoreError};
 use crate::ids::{PaymentId, TrackId};
-use crate::payment::{AuditEvent, Operation, Payment, Transition};
+use crate::payment::{AuditEvent, Payment, Transition};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS payments (
@@ -108,17 +109,18 @@ fn load_payment(conn: &Connection, id: &str) -> Result<Option<Payment>, StoreErr
     let doc: Option<String> =
         conn.query_row("SELECT doc FROM payments WHERE id = ?1", [id], |r| r.get(0)).optional().map_err(unavailable)?;
     let Some(doc) = doc else { return Ok(None) };
-    let mut payment: Payment = from_json(&doc)?;
+    let payment: PaymentItem = from_json(&doc)?;
     let mut stmt = conn.prepare("SELECT doc FROM operations WHERE payment_id = ?1").map_err(unavailable)?;
     let docs = stmt
         .query_map([id], |r| r.get::<_, String>(0))
         .map_err(unavailable)?
         .collect::<Result<Vec<_>, _>>()
         .map_err(unavailable)?;
-    let mut operations = docs.iter().map(|d| from_json::<Operation>(d)).collect::<Result<Vec<_>, _>>()?;
-    operations.sort_by_key(|op| op.sequence);
-    payment.operations = operations;
-    Ok(Some(payment))
+    let operations = docs
+        .iter()
+        .map(|d| from_json::<OperationItem>(d).and_then(OperationItem::into_operation))
+        .collect::<Result<Vec<_>, _>>()?;
+    payment.into_payment(operations).map(Some)
 }
 
 fn live_idempotency(
@@ -129,19 +131,20 @@ fn live_idempotency(
 ) -> Result<Option<IdempotencyRecord>, StoreError> {
     let doc: Option<String> = conn
         .query_row(
-            "SELECT doc FROM idempotency WHERE account_id = ?1 AND key = ?2 AND expires_at > ?3",
-            params![account_id, key, now.timestamp()],
+            "SELECT doc FROM idempotency WHERE account_id = ?1 AND key = ?2",
+            params![account_id, key],
             |r| r.get(0),
         )
         .optional()
         .map_err(unavailable)?;
-    doc.map(|d| from_json(&d)).transpose()
+    let record = doc.map(|d| from_json::<IdempotencyItem>(&d).and_then(IdempotencyItem::into_record)).transpose()?;
+    Ok(record.filter(|r| r.is_live(now)))
 }
 
 fn write_idempotency(conn: &Connection, record: &IdempotencyRecord) -> Result<(), StoreError> {
     conn.execute(
         "INSERT OR REPLACE INTO idempotency (account_id, key, expires_at, doc) VALUES (?1, ?2, ?3, ?4)",
-        params![record.account_id, record.key, record.expires_at.timestamp(), to_json(record)?],
+        params![record.account_id, record.key, record.expires_at.timestamp(), to_json(&IdempotencyItem::of(record))?],
     )
     .map_err(unavailable)?;
     Ok(())
@@ -151,7 +154,7 @@ fn insert_event(conn: &Connection, payment_id: &PaymentId, event: &AuditEvent) -
     let inserted = conn
         .execute(
             "INSERT OR IGNORE INTO events (payment_id, seq, doc) VALUES (?1, ?2, ?3)",
-            params![payment_id.as_str(), event.seq as i64, to_json(event)?],
+            params![payment_id.as_str(), event.seq as i64, to_json(&EventItem::of(event))?],
         )
         .map_err(unavailable)?;
     if inserted == 0 {
@@ -168,7 +171,10 @@ impl Store for SqliteStore {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(unavailable)?;
             let p = &record.payment;
             if let Some(idem) = &record.idempotency
-                && live_idempotency(&tx, &idem.account_id, &idem.key, now)?.is_some()
+                && !IdempotencyRecord::equals_expected(
+                    live_idempotency(&tx, &idem.account_id, &idem.key, now)?.as_ref(),
+                    None,
+                )
             {
                 return Err(StoreError::IdempotencyKeyTaken);
             }
@@ -186,7 +192,7 @@ impl Store for SqliteStore {
             }
             tx.execute(
                 "INSERT INTO payments (id, account_id, version, doc) VALUES (?1, ?2, ?3, ?4)",
-                params![p.id.as_str(), p.account_id, p.version as i64, to_json(p)?],
+                params![p.id.as_str(), p.account_id, p.version as i64, to_json(&PaymentItem::of(p))?],
             )
             .map_err(unavailable)?;
             tx.execute(
@@ -244,7 +250,7 @@ impl Store for SqliteStore {
                     "UPDATE payments SET version = ?1, doc = ?2 WHERE id = ?3 AND version = ?4",
                     params![
                         p.version as i64,
-                        to_json(p)?,
+                        to_json(&PaymentItem::of(p))?,
                         p.id.as_str(),
                         transition.expected_version() as i64
                     ],
@@ -256,7 +262,7 @@ impl Store for SqliteStore {
             if let Some(op) = &transition.operation {
                 tx.execute(
                     "INSERT OR REPLACE INTO operations (payment_id, id, doc) VALUES (?1, ?2, ?3)",
-                    params![p.id.as_str(), op.id.as_str(), to_json(op)?],
+                    params![p.id.as_str(), op.id.as_str(), to_json(&OperationItem::of(op))?],
                 )
                 .map_err(unavailable)?;
             }
@@ -270,9 +276,8 @@ impl Store for SqliteStore {
             }
             if let Some(idem) = &idempotency {
                 let now = transition.event.at;
-                if let Some(live) = live_idempotency(&tx, &idem.account_id, &idem.key, now)?
-                    && (live.operation_id.is_none() || live.operation_id != idem.operation_id)
-                {
+                let live = live_idempotency(&tx, &idem.account_id, &idem.key, now)?;
+                if !IdempotencyRecord::may_claim(live.as_ref(), idem) {
                     return Err(StoreError::IdempotencyKeyTaken);
                 }
                 write_idempotency(&tx, idem)?;
@@ -303,12 +308,7 @@ impl Store for SqliteStore {
         self.with(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(unavailable)?;
             let current = live_idempotency(&tx, &record.account_id, &record.key, now)?;
-            let as_expected = match (&current, &expected) {
-                (None, None) => true,
-                (Some(c), Some(e)) => c.state == e.state && c.locked_until == e.locked_until,
-                _ => false,
-            };
-            if !as_expected {
+            if !IdempotencyRecord::equals_expected(current.as_ref(), expected.as_ref()) {
                 return Err(StoreError::IdempotencyKeyTaken);
             }
             write_idempotency(&tx, &record)?;
@@ -327,7 +327,7 @@ impl Store for SqliteStore {
                 .map_err(unavailable)?
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(unavailable)?;
-            docs.iter().map(|d| from_json(d)).collect()
+            docs.iter().map(|d| from_json::<EventItem>(d).and_then(EventItem::into_event)).collect()
         })
         .await
     }

@@ -9,7 +9,7 @@ use lambda_http::{Body, Request, Response};
 use subtle::ConstantTimeEq;
 
 use super::{ApiCall, Fault, PurchaseStatus, ResetConnection, Sandbox, text};
-use crate::payment::calendar::{parse_sbps_datetime, partial_refund_available, refund_period_open, sbps_datetime};
+use super::calendar;
 use crate::sbps::api::{CANCEL_REFUND, CAPTURE};
 use crate::sbps::hashcode::{Charset, sps_hashcode, verify_hashcode};
 use crate::sbps::xml::{decode_shift_jis, parse_flat};
@@ -22,7 +22,7 @@ fn xml_response(
     now: DateTime<Utc>,
 ) -> Response<Body> {
     let id = function_id.map(|f| format!(" id=\"{f}\"")).unwrap_or_default();
-    let date = sbps_datetime(now);
+    let date = calendar::format(now);
     let body = if ok {
         format!(
             "<?xml version='1.0' encoding='Shift_JIS' ?>\n  <sps-api-response{id}>\n    <res_result>OK</res_result>\n    \
@@ -155,11 +155,14 @@ impl Sandbox {
         if !verify_hashcode(&get("sps_hashcode"), &computed) {
             return Processed::Ng("40209025".into());
         }
-        let Some(requested) = parse_sbps_datetime(&get("request_date")) else {
+        let Some(requested) = calendar::parse(&get("request_date")) else {
             return Processed::Ng("40206023".into());
         };
-        let limit = get("limit_second").parse::<i64>().unwrap_or(600);
-        if now > requested + chrono::Duration::seconds(limit) {
+        let Ok(limit) = get("limit_second").parse::<u16>() else {
+            return Processed::Ng("40206024".into());
+        };
+        let deadline = requested.checked_add_signed(chrono::Duration::seconds(i64::from(limit)));
+        if deadline.is_none_or(|d| now > d) {
             return Processed::Ng("40210023".into());
         }
         let amount = match doc.fields.get("pay_option_manage/amount") {
@@ -206,7 +209,7 @@ impl Sandbox {
             Refunded | PartiallyRefunded => Processed::Ng("40230999".into()),
             Captured => {
                 let sold_at = p.captured_at.unwrap_or(now);
-                if !refund_period_open(sold_at, now) {
+                if calendar::refund_period_over(sold_at, now) {
                     return Processed::Ng("40231999".into());
                 }
                 match amount {
@@ -215,7 +218,7 @@ impl Sandbox {
                         p.status = Refunded;
                         Processed::Ok { performed: true }
                     }
-                    Some(_) if !partial_refund_available(sold_at, now) => Processed::Ng("40228999".into()),
+                    Some(_) if calendar::partial_refund_refused(sold_at, now) => Processed::Ng("40228999".into()),
                     Some(a) if a > p.captured => Processed::Ng("40275008".into()),
                     Some(a) => {
                         p.refunded = a;

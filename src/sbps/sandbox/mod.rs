@@ -4,6 +4,7 @@
 //! Tests can set its clock, inject faults per API call and read the calls it saw.
 
 mod api;
+mod calendar;
 mod purchase;
 
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -168,12 +169,13 @@ impl Sandbox {
             (Method::POST, "/sandbox/sbps/api") => self.api(&req).await,
             (Method::POST, "/sandbox/sbps/control/clock") => self.set_clock(req.body().as_ref()),
             (Method::POST, "/sandbox/sbps/control/faults") => {
-                match serde_json::from_slice::<FaultList>(req.body().as_ref()) {
-                    Ok(list) => {
-                        self.inject(list.faults);
+                match serde_json::from_slice::<FaultList>(req.body().as_ref()).map_err(|e| e.to_string()).and_then(checked)
+                {
+                    Ok(faults) => {
+                        self.inject(faults);
                         json(StatusCode::OK, serde_json::json!({"queued": self.state().faults.len()}))
                     }
-                    Err(e) => json(StatusCode::BAD_REQUEST, serde_json::json!({"error": e.to_string()})),
+                    Err(e) => json(StatusCode::BAD_REQUEST, serde_json::json!({"error": e})),
                 }
             }
             (Method::GET, "/sandbox/sbps/control/calls") => {
@@ -190,19 +192,60 @@ impl Sandbox {
             now: Option<DateTime<Utc>>,
             advance_seconds: Option<i64>,
         }
-        match serde_json::from_slice::<ClockRequest>(body) {
-            Ok(r) => {
-                if let Some(now) = r.now {
-                    self.clock.set(now);
-                }
-                if let Some(s) = r.advance_seconds {
-                    self.clock.advance(chrono::Duration::seconds(s));
-                }
-                json(StatusCode::OK, serde_json::json!({"now": self.clock.now()}))
+        let bad = |e: String| json(StatusCode::BAD_REQUEST, serde_json::json!({"error": e}));
+        let r = match serde_json::from_slice::<ClockRequest>(body) {
+            Ok(r) => r,
+            Err(e) => return bad(e.to_string()),
+        };
+        // The gateway shares this clock: keep it where every date sum stays in range.
+        let mut target = r.now.unwrap_or_else(|| self.clock.now());
+        if let Some(s) = r.advance_seconds {
+            match chrono::Duration::try_seconds(s).and_then(|d| target.checked_add_signed(d)) {
+                Some(t) => target = t,
+                None => return bad("advanceSeconds is out of range".into()),
             }
-            Err(e) => json(StatusCode::BAD_REQUEST, serde_json::json!({"error": e.to_string()})),
+        }
+        if !(clock_floor()..=clock_ceiling()).contains(&target) {
+            return bad("the clock must stay between 2000-01-01 and 2999-12-31".into());
+        }
+        self.clock.set(target);
+        json(StatusCode::OK, serde_json::json!({"now": self.clock.now()}))
+    }
+}
+
+fn clock_floor() -> DateTime<Utc> {
+    DateTime::from_timestamp(946_684_800, 0).unwrap_or_default() // 2000-01-01
+}
+
+fn clock_ceiling() -> DateTime<Utc> {
+    DateTime::from_timestamp(32_503_680_000 - 1, 0).unwrap_or_default() // 2999-12-31T23:59:59
+}
+
+/// At most this many faults are queued at once.
+const MAX_FAULTS: usize = 100;
+/// The longest delay a fault may hold an answer.
+const MAX_DELAY_MILLIS: u64 = 120_000;
+
+/// A fault list a test may reasonably ask for; anything else is refused (400).
+fn checked(list: FaultList) -> Result<Vec<Fault>, String> {
+    if list.faults.len() > MAX_FAULTS {
+        return Err(format!("at most {MAX_FAULTS} faults"));
+    }
+    for fault in &list.faults {
+        match fault {
+            Fault::Delay { millis } if *millis > MAX_DELAY_MILLIS => {
+                return Err(format!("a delay is at most {MAX_DELAY_MILLIS} ms"));
+            }
+            Fault::Status { status } if !(100..=599).contains(status) => {
+                return Err("a status is 100 to 599".into());
+            }
+            Fault::Error { code } if code.len() != 8 || !code.bytes().all(|b| b.is_ascii_alphanumeric()) => {
+                return Err("an error code is 8 letters or digits".into());
+            }
+            _ => {}
         }
     }
+    Ok(list.faults)
 }
 
 #[derive(Deserialize)]

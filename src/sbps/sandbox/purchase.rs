@@ -8,7 +8,7 @@ use rand::Rng;
 use rand::seq::SliceRandom;
 
 use super::{Purchase, PurchaseStatus, Sandbox, html_escape, text};
-use crate::payment::calendar::{parse_sbps_datetime, sbps_datetime};
+use super::calendar;
 use crate::sbps::form::{decode_shift_jis_form, encode_shift_jis_form};
 use crate::sbps::hashcode::{Charset, verify_hashcode};
 use crate::sbps::purchase::purchase_hashcode;
@@ -130,10 +130,11 @@ impl Sandbox {
             return Err(("40209025".into(), "sps_hashcode does not match".into()));
         }
         if check_time {
-            let requested = parse_sbps_datetime(get("request_date"))
+            let requested = calendar::parse(get("request_date"))
                 .ok_or_else(|| ("40206023".to_owned(), "request_date is not a date".to_owned()))?;
-            let limit = get("limit_second").parse::<i64>().unwrap_or(600);
-            if self.clock.now() > requested + chrono::Duration::seconds(limit) {
+            let limit = get("limit_second").parse::<u16>().unwrap_or(600);
+            let deadline = requested.checked_add_signed(chrono::Duration::seconds(i64::from(limit)));
+            if deadline.is_none_or(|d| self.clock.now() > d) {
                 return Err(("40210023".into(), "the request has expired (request_date + limit_second)".into()));
             }
         }
@@ -175,7 +176,7 @@ impl Sandbox {
         let Some(merchant) = self.merchant(&get("merchant_id"), &get("service_id")).cloned() else {
             return error_page("40214001", "unknown merchant_id / service_id");
         };
-        let now = sbps_datetime(self.clock.now());
+        let now = calendar::format(self.clock.now());
         let tracking_id = if approve {
             format!("{:014}", rand::rng().random_range(0..100_000_000_000_000u64))
         } else {

@@ -1,0 +1,72 @@
+//! Outcomes as HTTP answers: the service's [`Render`] port (what is kept for an idempotent
+//! replay is exactly what was answered), and replays of kept answers.
+
+use lambda_http::http::{HeaderValue, StatusCode};
+use lambda_http::{Body, Response};
+
+use super::error::{ApiError, failure_retry_after, failure_status};
+use super::json_response;
+use super::views::{CreatedPayment, OperationAnswer};
+use crate::config::Account;
+use crate::payment::{OperationStatus, Payment};
+use crate::service::{OperationResult, Render, ServiceError};
+use crate::store::StoredResponse;
+
+/// Seconds a merchant is told to wait before retrying an operation whose outcome is unknown.
+const PENDING_RETRY_AFTER: u32 = 5;
+
+/// Renders with the gateway's notification URL (the redirect's `pagecon_url`).
+pub struct HttpRender<'a> {
+    pub notification_url: &'a str,
+}
+
+impl Render for HttpRender<'_> {
+    fn payment_created(&self, payment: &Payment, account: &Account) -> Result<StoredResponse, ServiceError> {
+        let view = CreatedPayment::new(payment, account, self.notification_url);
+        let body = serde_json::to_string(&view).map_err(|_| ServiceError::Internal("rendering a payment"))?;
+        Ok(StoredResponse { status: StatusCode::CREATED.as_u16(), body })
+    }
+
+    fn operation(&self, result: &OperationResult) -> Result<StoredResponse, ServiceError> {
+        let body = serde_json::to_string(&OperationAnswer::new(result))
+            .map_err(|_| ServiceError::Internal("rendering an operation"))?;
+        Ok(StoredResponse { status: operation_status(result).as_u16(), body })
+    }
+}
+
+/// 201 when it succeeded; the refusal's status when it failed; 503 while the outcome is unknown.
+fn operation_status(result: &OperationResult) -> StatusCode {
+    match (result.operation.status, &result.operation.reason) {
+        (OperationStatus::Succeeded, _) => StatusCode::CREATED,
+        (OperationStatus::Failed, Some(reason)) => failure_status(reason.code),
+        (OperationStatus::Failed, None) => StatusCode::BAD_GATEWAY,
+        (OperationStatus::Pending, _) => StatusCode::SERVICE_UNAVAILABLE,
+    }
+}
+
+/// The answer to an operation request, with `Retry-After` where a retry may succeed.
+pub fn operation_response(render: &HttpRender<'_>, result: &OperationResult) -> Result<Response<Body>, ApiError> {
+    let stored = render.operation(result)?;
+    let mut response = stored_response(stored)?;
+    let retry_after = match (result.operation.status, &result.operation.reason) {
+        (OperationStatus::Pending, _) => Some(PENDING_RETRY_AFTER),
+        (OperationStatus::Failed, Some(reason)) => failure_retry_after(reason.code),
+        _ => None,
+    };
+    if let Some(seconds) = retry_after {
+        response.headers_mut().insert("retry-after", seconds.into());
+    }
+    Ok(response)
+}
+
+/// A kept answer, replayed byte for byte.
+pub fn replayed(stored: StoredResponse) -> Result<Response<Body>, ApiError> {
+    let mut response = stored_response(stored)?;
+    response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+    Ok(response)
+}
+
+fn stored_response(stored: StoredResponse) -> Result<Response<Body>, ApiError> {
+    let status = StatusCode::from_u16(stored.status).map_err(|_| ApiError::Internal)?;
+    Ok(json_response(status, stored.body))
+}

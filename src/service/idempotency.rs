@@ -1,0 +1,147 @@
+//! The one idempotency decision (DESIGN §3), in the manner of zero-to-production's
+//! `try_processing`, Stripe's keys and the Lambda Powertools utility: every request that
+//! carries a key asks [`decide`] once and branches on the answer.
+
+use chrono::{DateTime, Duration, Utc};
+use sha2::{Digest, Sha256};
+
+use crate::ids::{OperationId, PaymentId};
+use crate::store::{IdempotencyRecord, IdempotencyState, StoredResponse};
+
+/// How long a key is remembered.
+pub const KEY_TTL: Duration = Duration::hours(24);
+
+/// A key as a request presents it, scoped to its processing account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyKey {
+    pub account_id: String,
+    pub key: String,
+    /// SHA-256 (hex) of method, API path and body.
+    pub request_hash: String,
+}
+
+impl IdempotencyKey {
+    pub fn new(account_id: &str, key: String, method: &str, api_path: &str, body: &[u8]) -> Self {
+        IdempotencyKey { account_id: account_id.to_owned(), key, request_hash: request_hash(method, api_path, body) }
+    }
+
+    /// The claim of a request that started operation `operation_id` and is calling the provider.
+    pub fn in_progress(
+        &self,
+        payment_id: &PaymentId,
+        operation_id: &OperationId,
+        locked_until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> IdempotencyRecord {
+        IdempotencyRecord {
+            account_id: self.account_id.clone(),
+            key: self.key.clone(),
+            request_hash: self.request_hash.clone(),
+            state: IdempotencyState::InProgress,
+            response: None,
+            payment_id: Some(payment_id.clone()),
+            operation_id: Some(operation_id.clone()),
+            locked_until: Some(locked_until),
+            expires_at: now + KEY_TTL,
+        }
+    }
+
+    /// The record of a request that completed with `response`.
+    pub fn completed(
+        &self,
+        response: StoredResponse,
+        payment_id: &PaymentId,
+        operation_id: Option<&OperationId>,
+        now: DateTime<Utc>,
+    ) -> IdempotencyRecord {
+        IdempotencyRecord {
+            account_id: self.account_id.clone(),
+            key: self.key.clone(),
+            request_hash: self.request_hash.clone(),
+            state: IdempotencyState::Completed,
+            response: Some(response),
+            payment_id: Some(payment_id.clone()),
+            operation_id: operation_id.cloned(),
+            locked_until: None,
+            expires_at: now + KEY_TTL,
+        }
+    }
+}
+
+/// The fingerprint of a request: method, API path and body.
+pub fn request_hash(method: &str, api_path: &str, body: &[u8]) -> String {
+    let mut h = Sha256::new();
+    h.update(method.as_bytes());
+    h.update(b"\n");
+    h.update(api_path.as_bytes());
+    h.update(b"\n");
+    h.update(body);
+    hex::encode(h.finalize())
+}
+
+/// What to do with a request, given the live record of its key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// No record: do the work.
+    Start,
+    /// The same request completed before: answer what was answered, byte for byte.
+    Replay(StoredResponse),
+    /// The same request is still being processed: 409 with `Retry-After`.
+    InProgress,
+    /// The key was used with another request: 422.
+    KeyReused,
+    /// The same request started an operation whose outcome was unknown and nobody holds the
+    /// key any more: send the same call again, never a second operation.
+    Resume { payment_id: PaymentId, operation_id: OperationId },
+}
+
+pub fn decide(record: Option<&IdempotencyRecord>, key: &IdempotencyKey, now: DateTime<Utc>) -> Decision {
+    let Some(record) = record else { return Decision::Start };
+    if record.request_hash != key.request_hash {
+        return Decision::KeyReused;
+    }
+    match (&record.state, &record.response) {
+        (IdempotencyState::Completed, Some(response)) => Decision::Replay(response.clone()),
+        (IdempotencyState::Completed, None) => Decision::InProgress,
+        (IdempotencyState::InProgress, _) if record.locked_until.is_some_and(|until| until > now) => {
+            Decision::InProgress
+        }
+        (IdempotencyState::InProgress, _) => match (&record.payment_id, &record.operation_id) {
+            (Some(payment_id), Some(operation_id)) => {
+                Decision::Resume { payment_id: payment_id.clone(), operation_id: operation_id.clone() }
+            }
+            _ => Decision::InProgress,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2030, 1, 1, 0, 0, 0).single().unwrap_or_default()
+    }
+
+    #[test]
+    fn each_record_gets_one_decision() {
+        let key = IdempotencyKey::new("acct", "k".into(), "POST", "/v1/payments", b"{}");
+        let other = IdempotencyKey::new("acct", "k".into(), "POST", "/v1/payments", b"{ }");
+        let pid = PaymentId::generate();
+        let oid = OperationId::generate();
+        let answer = StoredResponse { status: 201, body: "{}".into() };
+        assert_eq!(decide(None, &key, now()), Decision::Start);
+        let done = key.completed(answer.clone(), &pid, None, now());
+        assert_eq!(decide(Some(&done), &key, now()), Decision::Replay(answer));
+        assert_eq!(decide(Some(&done), &other, now()), Decision::KeyReused);
+        let locked = key.in_progress(&pid, &oid, now() + Duration::seconds(20), now());
+        assert_eq!(decide(Some(&locked), &key, now()), Decision::InProgress);
+        assert_eq!(decide(Some(&locked), &other, now()), Decision::KeyReused);
+        assert_eq!(
+            decide(Some(&locked), &key, now() + Duration::seconds(20)),
+            Decision::Resume { payment_id: pid, operation_id: oid }
+        );
+    }
+}
