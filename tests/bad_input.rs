@@ -65,7 +65,7 @@ async fn invalid_fields_are_400_with_the_field_named() {
             "paymentMethod.auKantanKessai.returnUrl",
         ),
         (
-            with(&["paymentMethod", "auKantanKessai", "returnUrl"], json!("https://merchant.site/ä")),
+            with(&["paymentMethod", "auKantanKessai", "returnUrl"], json!("https://user@merchant.site/x")),
             "paymentMethod.auKantanKessai.returnUrl",
         ),
         (with(&["paymentMethod", "auKantanKessai", "returnUrl"], json!(42)), "paymentMethod.auKantanKessai.returnUrl"),

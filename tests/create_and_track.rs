@@ -128,9 +128,9 @@ async fn the_tracking_url_and_the_payment_show_the_pending_payment() {
     assert_eq!(full["trackingUrl"], created["trackingUrl"]);
 
     let id: PaymentId = created["id"].as_str().unwrap_or_default().parse().expect("id");
-    let events = app.store.audit_events(&id).await.expect("events");
+    let events = app.service.store.audit_events(&id).await.expect("events");
     assert_eq!(events.len(), 1);
-    assert_eq!(events[0].kind, "payment.created");
+    assert_eq!(events[0].kind.as_str(), "payment.created");
 }
 
 #[tokio::test]
@@ -198,7 +198,7 @@ async fn idempotency_replays_byte_for_byte_and_refuses_another_body() {
     assert_eq!(a.status, 201, "{}", a.text);
 
     // After 24 hours the key is forgotten: the same request is then a duplicate reference.
-    app.clock.advance(Duration::hours(24) + Duration::seconds(1));
+    app.service.clock.advance(Duration::hours(24) + Duration::seconds(1));
     let late = send(&app, Call::post("/v1/payments", &seed_body("order-1")).idempotency("key-1")).await;
     assert_ne!(late.text, first.text);
 }
@@ -256,9 +256,9 @@ async fn pending_payments_expire_when_read_and_release_their_reference() {
     let created = create(&app, "order-1").await;
     let path = format!("/v1/payments/{}", created["id"].as_str().unwrap_or_default());
     // request_date + limit_second + 30 min grace: still pending at the edge.
-    app.clock.advance(Duration::seconds(600 + 1800));
+    app.service.clock.advance(Duration::seconds(600 + 1800));
     assert_eq!(send(&app, Call::get(&path)).await.json()["status"], "pending");
-    app.clock.advance(Duration::seconds(1));
+    app.service.clock.advance(Duration::seconds(1));
     let expired = send(&app, Call::get(&path)).await.json();
     assert_eq!(expired["status"], "expired");
     assert_eq!(expired["reason"]["code"], "expired");
@@ -273,7 +273,7 @@ async fn pending_payments_expire_when_read_and_release_their_reference() {
 async fn a_create_expires_a_due_payment_holding_its_reference() {
     let app = app();
     let first = create(&app, "order-1").await;
-    app.clock.advance(Duration::hours(1));
+    app.service.clock.advance(Duration::hours(1));
     let second = create(&app, "order-1").await;
     assert_ne!(first["id"], second["id"]);
     let path = format!("/v1/payments/{}", first["id"].as_str().unwrap_or_default());

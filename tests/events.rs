@@ -40,12 +40,13 @@ async fn seed_payment(local: &Local<SqliteStore>) {
             limit_second: 600,
             expiry_grace: Duration::minutes(30),
         },
-        local.app.clock.now(),
+        local.app.service.clock.now(),
     );
     local
         .app
+        .service
         .store
-        .create_payment(&NewPaymentRecord { payment, event, idempotency: None }, local.app.clock.now())
+        .create_payment(&NewPaymentRecord { payment, event, idempotency: None }, local.app.service.clock.now())
         .await
         .expect("seed");
 }

@@ -47,6 +47,14 @@ async fn a_full_flow_logs_every_request_and_no_secret() {
     assert_eq!(local.op(&id, "refunds", None, None).await.status, 201);
     let bad = flow::reply(local.http.get(format!("{}/v1/payments/{id}", local.base)).bearer_auth("sk_wrong_key")).await;
     assert_eq!(bad.status, 401);
+    // Client-chosen values are cut to 128 characters in the logs.
+    let long_id = "r".repeat(1000);
+    let long_path_id = "p".repeat(1000);
+    let cut = flow::reply(
+        local.http.get(format!("{}/v1/payments/{long_path_id}", local.base)).bearer_auth(DEMO_KEY).header("x-request-id", &long_id),
+    )
+    .await;
+    assert_eq!(cut.status, 404);
 
     let logs = String::from_utf8(buffer.0.lock().expect("buffer").clone()).expect("utf-8");
     let metrics = lines.lock().expect("metrics").join("\n");
@@ -55,6 +63,9 @@ async fn a_full_flow_logs_every_request_and_no_secret() {
         assert!(!logs.contains(secret), "a log line contains {secret}");
         assert!(!metrics.contains(secret), "a metric line contains {secret}");
     }
+
+    assert!(logs.contains(&"r".repeat(128)) && !logs.contains(&"r".repeat(129)), "request ids are cut");
+    assert!(logs.contains(&"p".repeat(128)) && !logs.contains(&"p".repeat(129)), "path ids are cut");
 
     let requests: Vec<serde_json::Value> = logs
         .lines()

@@ -56,7 +56,7 @@ async fn the_newcomers_walk_partial_capture_then_partial_refund_next_month() {
     assert_eq!(local.sandbox.calls().len(), calls_before);
 
     // Next month (Japan time), for the gateway and the sandbox alike.
-    local.app.clock.set(Utc.with_ymd_and_hms(2030, 12, 2, 1, 0, 0).single().expect("time"));
+    local.app.service.clock.set(Utc.with_ymd_and_hms(2030, 12, 2, 1, 0, 0).single().expect("time"));
     let refund = local.op(&id, "refunds", Some(100), Some("ref-1")).await;
     assert_eq!(refund.status, 201, "{}", refund.text);
     assert_eq!(refund.json()["paymentStatus"], "partially_refunded");
@@ -132,10 +132,10 @@ async fn the_purchase_screen_checks_the_form_as_sbps_would() {
     assert!(r.status == 400 && r.text.contains("40203"), "{}", r.text);
 
     // Too late: past request_date + limit_second.
-    local.app.clock.advance(Duration::seconds(601));
+    local.app.service.clock.advance(Duration::seconds(601));
     let r = reply(local.http.post(url).form(&params)).await;
     assert!(r.status == 400 && r.text.contains("40210023"), "{}", r.text);
-    local.app.clock.advance(Duration::seconds(-601));
+    local.app.service.clock.advance(Duration::seconds(-601));
 
     // An order id is used once.
     let (status, _) = local.pay(&created, "approve").await;
@@ -184,7 +184,7 @@ async fn late_notifications_after_cancel_or_expiry_are_refused() {
 
     let created = local.create("late-2", 300).await;
     let id = created["id"].as_str().expect("id").to_owned();
-    local.app.clock.advance(Duration::minutes(41));
+    local.app.service.clock.advance(Duration::minutes(41));
     assert_eq!(local.notify(&id, "300", "OK", "12345678901234", DEMO_HASH_KEY).await, "NG,order is no longer pending");
     assert_eq!(local.payment(&id).await["status"], "expired");
 }
@@ -281,7 +281,7 @@ async fn full_refund_in_the_sales_month_and_the_refund_deadline() {
 
     let id = local.captured("refund-2", 1000).await;
     // Sold in November (Japan time): refunds close at the end of January.
-    local.app.clock.set(Utc.with_ymd_and_hms(2031, 1, 31, 15, 0, 0).single().expect("time"));
+    local.app.service.clock.set(Utc.with_ymd_and_hms(2031, 1, 31, 15, 0, 0).single().expect("time"));
     let calls = local.sandbox.calls().len();
     let late = local.op(&id, "refunds", None, None).await;
     assert_eq!((late.status, late.json()["reason"]["code"].as_str()), (422, Some("refund_period_expired")));
@@ -292,7 +292,7 @@ async fn full_refund_in_the_sales_month_and_the_refund_deadline() {
 async fn sbps_refusals_map_to_stable_reasons() {
     let local = start_local().await;
     let id = local.captured("errors-1", 1000).await;
-    local.app.clock.set(Utc.with_ymd_and_hms(2030, 12, 1, 1, 0, 0).single().expect("time"));
+    local.app.service.clock.set(Utc.with_ymd_and_hms(2030, 12, 1, 1, 0, 0).single().expect("time"));
 
     // 402-29: au's billing run is not done: 503 with Retry-After, the operation failed, the key
     // not remembered.
@@ -336,7 +336,7 @@ async fn an_unknown_outcome_is_recovered_on_the_next_read() {
     // Within the lock window a read does not resend.
     assert_eq!(local.payment(&id).await["operations"][0]["status"], "pending");
     assert_eq!(local.sent(CAPTURE), 1);
-    local.app.clock.advance(Duration::seconds(10));
+    local.app.service.clock.advance(Duration::seconds(10));
     let p = local.payment(&id).await;
     assert_eq!(p["status"], "captured");
     assert_eq!(p["operations"][0]["status"], "succeeded");

@@ -34,7 +34,7 @@ fn new_payment(amount: u64, mode: CaptureMode) -> Payment {
 
 fn authorized(amount: u64) -> Payment {
     new_payment(amount, CaptureMode::Manual)
-        .authorize("00000616307348".into(), None, t0())
+        .authorize("00000616307348".into(), None, OperationId::generate(), t0())
         .map(|t| t.payment)
         .unwrap_or_else(|e| panic!("{e}"))
 }
@@ -104,7 +104,7 @@ fn a_failed_operation_does_not_count_toward_once() {
     let p = authorized(1000);
     let begun = ok(p.begin_capture(OperationId::generate(), None, t0()));
     let op_id = begun.operation.as_ref().map(|o| o.id.clone()).unwrap_or_else(OperationId::generate);
-    let reason = FailureReason { code: "x".into(), description: "y".into() };
+    let reason = FailureReason { code: FailureCode::ProviderRefused, description: "y".into() };
     let failed = ok(begun.payment.settle(&op_id, Outcome::Failed(reason), t0()));
     assert_eq!(failed.payment.status, Status::Authorized);
     assert!(failed.payment.begin_capture(OperationId::generate(), None, t0()).is_ok());
@@ -119,13 +119,13 @@ fn pending_payments_expire_after_limit_and_grace_and_release_the_reference() {
     assert_eq!(t.payment.status, Status::Expired);
     assert!(t.release_reference);
     // A late notification finds it no longer pending.
-    assert!(p.authorize("1".into(), None, t0() + Duration::hours(1)).is_err());
+    assert!(p.authorize("1".into(), None, OperationId::generate(), t0() + Duration::hours(1)).is_err());
 }
 
 #[test]
 fn automatic_sales_capture_at_authorization() {
     let p = new_payment(500, CaptureMode::Automatic);
-    let t = ok(p.authorize("1".into(), None, t0()));
+    let t = ok(p.authorize("1".into(), None, OperationId::generate(), t0()));
     assert_eq!(t.payment.status, Status::Captured);
     assert_eq!(t.payment.captured, 500);
     assert_eq!(t.operation.map(|o| (o.kind, o.status)), Some((OperationKind::Capture, OperationStatus::Succeeded)));
@@ -196,7 +196,7 @@ fn run(p: &Payment, cmd: &Command, now: DateTime<Utc>) -> Option<Result<Transiti
     let amount = |a: &Option<u64>| a.map(yen);
     let pending = p.pending_operation().map(|o| o.id.clone());
     Some(match cmd {
-        Command::Authorize => p.authorize("00000616307348".into(), None, now),
+        Command::Authorize => p.authorize("00000616307348".into(), None, OperationId::generate(), now),
         Command::Decline => p.decline(Some("40234999".into()), now),
         Command::Capture(a) => p.begin_capture(OperationId::generate(), amount(a), now),
         Command::Cancel(a) => p.begin_cancel(OperationId::generate(), amount(a), now),
@@ -204,7 +204,7 @@ fn run(p: &Payment, cmd: &Command, now: DateTime<Utc>) -> Option<Result<Transiti
         Command::SettleOk => p.settle(&pending?, Outcome::Succeeded, now),
         Command::SettleFail => p.settle(
             &pending?,
-            Outcome::Failed(FailureReason { code: "sbps".into(), description: "refused".into() }),
+            Outcome::Failed(FailureReason { code: FailureCode::ProviderRefused, description: "refused".into() }),
             now,
         ),
         Command::Wait(_) => return None,

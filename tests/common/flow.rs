@@ -58,7 +58,7 @@ impl<S: Store> Local<S> {
 
     pub async fn events(&self, id: &str) -> Vec<String> {
         let id: PaymentId = id.parse().expect("id");
-        self.app.store.audit_events(&id).await.expect("events").into_iter().map(|e| e.kind).collect()
+        self.app.service.store.audit_events(&id).await.expect("events").into_iter().map(|e| e.kind.as_str().to_owned()).collect()
     }
 
     /// The payer's browser: posts the redirect, reads the au screen, submits `decision`.
@@ -92,11 +92,28 @@ impl<S: Store> Local<S> {
 
     /// Posts a result notification for `id` built and signed as SBPS would.
     pub async fn notify(&self, id: &str, amount: &str, result: &str, tracking_id: &str, key: &str) -> String {
+        self.notify_from("99999", id, amount, result, tracking_id, key).await
+    }
+
+    /// An approval for `id` from SBPS merchant `merchant_id`, signed with `key`.
+    pub async fn notify_as(&self, merchant_id: &str, id: &str, amount: &str, key: &str) -> String {
+        self.notify_from(merchant_id, id, amount, "OK", "00000616307348", key).await
+    }
+
+    async fn notify_from(
+        &self,
+        merchant_id: &str,
+        id: &str,
+        amount: &str,
+        result: &str,
+        tracking_id: &str,
+        key: &str,
+    ) -> String {
         let mut fields: BTreeMap<String, String> =
             RESULT_HASH_ORDER.iter().map(|n| ((*n).to_owned(), String::new())).collect();
         for (k, v) in [
             ("pay_method", "auone"),
-            ("merchant_id", "99999"),
+            ("merchant_id", merchant_id),
             ("service_id", "000"),
             ("cust_code", id),
             ("order_id", id),

@@ -11,6 +11,7 @@ use kantan::http::{App, handle};
 use kantan::metrics::Metrics;
 use kantan::sbps::api::SbpsClient;
 use kantan::sbps::sandbox::Sandbox;
+use kantan::service::{Policy, Provider, Service};
 use kantan::store::{SqliteStore, Store};
 use lambda_http::{Body, Request, Response};
 use serde_json::{Value, json};
@@ -44,10 +45,20 @@ pub fn app_on<S: Store>(store: S) -> App<S> {
 }
 
 pub fn app_with<S: Store>(store: S, settings: Settings) -> App<S> {
-    let accounts = Accounts::new(vec![demo_account(&settings.public_base_url), other_account()]).expect("accounts");
     let metrics = Metrics::silent();
     let sbps = SbpsClient::new(settings.sbps_connect_timeout, settings.sbps_timeout, metrics.clone());
-    App { store, accounts, settings, clock: Clock::manual(start()), metrics, sbps }
+    app_with_provider(store, sbps, settings, metrics)
+}
+
+pub fn accounts(settings: &Settings) -> Accounts {
+    Accounts::new(vec![demo_account(&settings.public_base_url), other_account()]).expect("accounts")
+}
+
+pub fn app_with_provider<S: Store, P: Provider>(store: S, provider: P, settings: Settings, metrics: Metrics) -> App<S, P> {
+    let policy = Policy::new(settings.sbps_timeout, settings.expiry_grace);
+    let service =
+        Service { store, provider, accounts: accounts(&settings), clock: Clock::manual(start()), metrics, policy };
+    App::new(service, settings)
 }
 
 /// The gateway and the SBPS sandbox on one local port, as `local` runs them, sharing a manual
@@ -85,10 +96,11 @@ pub async fn start_local_with<S: Store>(store: S, metrics: Metrics) -> Local<S> 
     })
     .expect("settings");
     let base = settings.public_base_url.clone();
-    let mut app = app_with(store, settings);
-    app.sbps = SbpsClient::new(app.settings.sbps_connect_timeout, app.settings.sbps_timeout, metrics.clone());
-    app.metrics = metrics;
-    let sandbox = Arc::new(Sandbox::new(app.clock.clone(), Sandbox::merchants_of(&app.accounts)).expect("sandbox"));
+    let sbps = SbpsClient::new(settings.sbps_connect_timeout, settings.sbps_timeout, metrics.clone());
+    let app = app_with_provider(store, sbps, settings, metrics);
+    let sandbox = Arc::new(
+        Sandbox::new(app.service.clock.clone(), Sandbox::merchants_of(&app.service.accounts)).expect("sandbox"),
+    );
     let app = Arc::new(app);
     let server = tokio::spawn(kantan::local::serve(app.clone(), Some(sandbox.clone()), listener));
     Local { base, app, sandbox, http: reqwest::Client::new(), server }
@@ -180,14 +192,14 @@ impl Answer {
     }
 }
 
-pub async fn send<S: Store>(app: &App<S>, call: Call<'_>) -> Answer {
+pub async fn send<S: Store, P: Provider>(app: &App<S, P>, call: Call<'_>) -> Answer {
     let response = handle(app, call.request(), None).await;
     let text = String::from_utf8(response.body().as_ref().to_vec()).expect("utf-8 body");
     Answer { status: response.status().as_u16(), text, response }
 }
 
 /// Creates the seed payment with `reference`; answers its JSON.
-pub async fn create<S: Store>(app: &App<S>, reference: &str) -> Value {
+pub async fn create<S: Store, P: Provider>(app: &App<S, P>, reference: &str) -> Value {
     let a = send(app, Call::post("/v1/payments", &seed_body(reference))).await;
     assert_eq!(a.status, 201, "{}", a.text);
     a.json()
