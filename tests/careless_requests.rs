@@ -54,7 +54,9 @@ async fn a_careless_operation_body_is_never_read_as_everything() {
         assert_eq!(r.json()["reason"]["code"], "invalid_request");
         assert!(fields_of(&r).iter().any(|f| f == field), "{body}: {}", r.text);
     }
-    for body in [r#"{"amount": {"value": 100, "value": 900, "currency": "jpy"}}"#, r#"{"amount": null, "amount": null}"#] {
+    for body in
+        [r#"{"amount": {"value": 100, "value": 900, "currency": "jpy"}}"#, r#"{"amount": null, "amount": null}"#]
+    {
         let r = raw_op(&local, &id, "captures", body, None).await;
         assert_eq!(r.status, 400, "{body}: {}", r.text);
         assert!(r.text.contains("appears more than once"), "{}", r.text);
@@ -86,7 +88,8 @@ async fn create_bodies_refuse_unknown_fields_and_duplicate_keys() {
         assert!(fields.iter().any(|x| x == f), "{f} in {fields:?}");
     }
     let seed = seed_body("order-1").to_string();
-    let duplicated = seed.replacen(r#""merchantReference":"order-1""#, r#""merchantReference":"a","merchantReference":"b""#, 1);
+    let duplicated =
+        seed.replacen(r#""merchantReference":"order-1""#, r#""merchantReference":"a","merchantReference":"b""#, 1);
     assert_ne!(duplicated, seed);
     let a = send(&app, Call::post("/v1/payments", &json!({})).raw(duplicated.as_bytes())).await;
     assert_eq!((a.status, a.code()), (400, "malformed_request".to_owned()), "{}", a.text);
@@ -142,6 +145,7 @@ async fn twenty_reads_send_one_call<S: Store>(local: Arc<Local<S>>) {
     let r = local.op(&id, "captures", None, None).await;
     assert_eq!(r.status, 503, "{}", r.text);
     assert_eq!(local.sent(CAPTURE), 1);
+    local.app.service.clock.advance(chrono::Duration::seconds(10)); // past the lock window
     let mut reads = Vec::new();
     for _ in 0..20 {
         let (local, id) = (local.clone(), id.clone());
@@ -217,7 +221,9 @@ async fn the_return_url_is_stored_signed_and_answered_in_its_canonical_form() {
 #[tokio::test]
 async fn merchant_references_refuse_invisible_and_private_characters() {
     let app = app();
-    for bad in ["order\u{202E}1", "order\u{200B}1", "order\u{2028}1", "order\u{2029}1", "order\u{E000}1", "\u{FEFF}order"] {
+    for bad in
+        ["order\u{202E}1", "order\u{200B}1", "order\u{2028}1", "order\u{2029}1", "order\u{E000}1", "\u{FEFF}order"]
+    {
         let a = send(&app, Call::post("/v1/payments", &seed_body(bad))).await;
         assert_eq!(a.status, 400, "{bad:?}: {}", a.text);
         assert!(a.text.contains("merchantReference"), "{}", a.text);
@@ -338,10 +344,16 @@ async fn nothing_sent_to_the_sandbox_stops_local() {
         let r = http.post(format!("{base}/sandbox/sbps/purchase")).body(body.clone()).send().await.expect("an answer");
         assert!(r.status() == 400 || r.status() == 413, "{}", r.status());
     }
-    let xml = |inner: &str| format!("<?xml version=\"1.0\"?><sps-api-request id=\"ST02-00201-402\">{inner}</sps-api-request>");
+    let xml = |inner: &str| {
+        format!("<?xml version=\"1.0\"?><sps-api-request id=\"ST02-00201-402\">{inner}</sps-api-request>")
+    };
     let odd_xml = [
-        xml(&format!("<merchant_id>99999</merchant_id><service_id>000</service_id><request_date>20301110120000</request_date><limit_second>{long}</limit_second>")),
-        xml("<merchant_id>99999</merchant_id><service_id>000</service_id><request_date>99999999999999</request_date><limit_second>-1</limit_second>"),
+        xml(&format!(
+            "<merchant_id>99999</merchant_id><service_id>000</service_id><request_date>20301110120000</request_date><limit_second>{long}</limit_second>"
+        )),
+        xml(
+            "<merchant_id>99999</merchant_id><service_id>000</service_id><request_date>99999999999999</request_date><limit_second>-1</limit_second>",
+        ),
         xml(&"<a>".repeat(2000)),
         String::from_utf8_lossy(&noise(500)).into_owned(),
     ];

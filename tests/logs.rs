@@ -51,7 +51,11 @@ async fn a_full_flow_logs_every_request_and_no_secret() {
     let long_id = "r".repeat(1000);
     let long_path_id = "p".repeat(1000);
     let cut = flow::reply(
-        local.http.get(format!("{}/v1/payments/{long_path_id}", local.base)).bearer_auth(DEMO_KEY).header("x-request-id", &long_id),
+        local
+            .http
+            .get(format!("{}/v1/payments/{long_path_id}", local.base))
+            .bearer_auth(DEMO_KEY)
+            .header("x-request-id", &long_id),
     )
     .await;
     assert_eq!(cut.status, 404);

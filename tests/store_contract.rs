@@ -92,7 +92,8 @@ pub async fn taken_idempotency_key_writes_nothing<S: Store>(store: S) {
 pub async fn changes_are_conditioned_on_version<S: Store>(store: S) {
     let r = new_record("acct", "ref-1", None);
     store.create_payment(&r, start()).await.expect("create");
-    let authorized = r.payment.authorize("00000616307348".into(), None, OperationId::generate(), start()).expect("authorize");
+    let authorized =
+        r.payment.authorize("00000616307348".into(), None, OperationId::generate(), start()).expect("authorize");
     store.apply(&authorized, None).await.expect("apply");
     // The same transition again is stale.
     assert_eq!(store.apply(&authorized, None).await, Err(StoreError::VersionConflict));
@@ -121,8 +122,13 @@ pub async fn operations_and_events_are_written_with_the_payment<S: Store>(store:
     assert_eq!(read, settled.payment);
     assert_eq!(read.operations.len(), 1);
     assert_eq!(read.captured, 600);
-    let kinds: Vec<String> =
-        store.audit_events(&r.payment.id).await.expect("events").into_iter().map(|e| e.kind.as_str().to_owned()).collect();
+    let kinds: Vec<String> = store
+        .audit_events(&r.payment.id)
+        .await
+        .expect("events")
+        .into_iter()
+        .map(|e| e.kind.as_str().to_owned())
+        .collect();
     assert_eq!(kinds, ["payment.created", "payment.authorized", "operation.requested", "payment.captured"]);
     assert_eq!(store.idempotency("acct", "cap-1", start()).await.expect("idem"), Some(key));
 }

@@ -49,7 +49,12 @@ pub fn validate(body: &Value, account: &Account, local: bool) -> Result<CreatePa
         return Err(ApiError::Invalid(vec![FieldError::new("", "the body must be a JSON object")]));
     };
     let mut errors = Vec::new();
-    refuse_unknown_fields(obj, &["processingAccountId", "merchantReference", "amount", "paymentMethod"], "", &mut errors);
+    refuse_unknown_fields(
+        obj,
+        &["processingAccountId", "merchantReference", "amount", "paymentMethod"],
+        "",
+        &mut errors,
+    );
     let amount = match obj.get("amount") {
         Some(value) => amount(value, "amount").map_err(|mut es| errors.append(&mut es)).ok(),
         None => {
@@ -63,8 +68,10 @@ pub fn validate(body: &Value, account: &Account, local: bool) -> Result<CreatePa
         }
         _ => {}
     }
-    let merchant_reference = required_string(obj, "merchantReference", "merchantReference", &mut errors)
-        .and_then(|r| check_merchant_reference(r).map_err(|m| errors.push(FieldError::new("merchantReference", m))).ok());
+    let merchant_reference =
+        required_string(obj, "merchantReference", "merchantReference", &mut errors).and_then(|r| {
+            check_merchant_reference(r).map_err(|m| errors.push(FieldError::new("merchantReference", m))).ok()
+        });
     let return_url = match obj.get("paymentMethod") {
         Some(Value::Object(method)) => payment_method(method, local, &mut errors),
         Some(_) => {
@@ -84,7 +91,12 @@ pub fn validate(body: &Value, account: &Account, local: bool) -> Result<CreatePa
     }
 }
 
-fn required_string<'a>(obj: &'a Map<String, Value>, key: &str, field: &str, errors: &mut Vec<FieldError>) -> Option<&'a str> {
+fn required_string<'a>(
+    obj: &'a Map<String, Value>,
+    key: &str,
+    field: &str,
+    errors: &mut Vec<FieldError>,
+) -> Option<&'a str> {
     match obj.get(key) {
         Some(Value::String(s)) => Some(s),
         Some(_) => {
@@ -213,7 +225,10 @@ mod tests {
     #[test]
     fn return_urls_are_canonical() {
         let ok = |raw: &str| canonical_return_url(raw, false);
-        assert_eq!(ok("https://merchant.site/complete-payment").as_deref(), Ok("https://merchant.site/complete-payment"));
+        assert_eq!(
+            ok("https://merchant.site/complete-payment").as_deref(),
+            Ok("https://merchant.site/complete-payment")
+        );
         assert_eq!(
             ok("https://Merchant.SITE/a b?q=\"<x>\"#f g").as_deref(),
             Ok("https://merchant.site/a%20b?q=%22%3Cx%3E%22#f%20g")
@@ -245,7 +260,9 @@ mod tests {
     fn merchant_references_are_printable() {
         assert!(check_merchant_reference("c5211d6b-0178-49f8-a06b-69df097a712f").is_ok());
         assert!(check_merchant_reference("注文 123").is_ok());
-        for bad in ["a\u{202E}b", "a\u{200B}b", "a\u{2028}b", "a\u{2029}b", "a\u{E000}b", "a\u{7}b", " a", "", "a\u{FEFF}"] {
+        for bad in
+            ["a\u{202E}b", "a\u{200B}b", "a\u{2028}b", "a\u{2029}b", "a\u{E000}b", "a\u{7}b", " a", "", "a\u{FEFF}"]
+        {
             assert!(check_merchant_reference(bad).is_err(), "{bad:?}");
         }
     }

@@ -66,7 +66,11 @@ fn for_log(value: &str) -> &str {
 
 /// Answers one request, for the functions in `serves` (`None`: every route, as `local` does).
 /// Never fails and never panics on input: every error becomes its JSON answer. Logs one line.
-pub async fn handle<S: Store, P: Provider>(app: &App<S, P>, req: Request, serves: Option<&[Function]>) -> Response<Body> {
+pub async fn handle<S: Store, P: Provider>(
+    app: &App<S, P>,
+    req: Request,
+    serves: Option<&[Function]>,
+) -> Response<Body> {
     let started = Instant::now();
     let path = match req.raw_http_path() {
         "" => req.uri().path().to_owned(),

@@ -65,7 +65,9 @@ impl Route {
 pub enum RouteError {
     NotFound,
     /// The path exists; `allow` lists its methods (the `Allow` header).
-    MethodNotAllowed { allow: &'static str },
+    MethodNotAllowed {
+        allow: &'static str,
+    },
 }
 
 /// The API path of a request path: from `/v1/` on, without a trailing slash.

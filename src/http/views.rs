@@ -5,8 +5,8 @@ use serde::Serialize;
 
 use crate::config::Account;
 use crate::payment::{FailureReason, Operation, OperationStatus, Payment, Status};
-use crate::service::OperationResult;
 use crate::sbps::purchase::{PurchaseRequest, purchase_form};
+use crate::service::OperationResult;
 
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct Amount {

@@ -21,7 +21,7 @@ pub use errors::StateError;
 pub use event::{AuditEvent, EventKind};
 pub use notification::{NotificationRefusal, PurchaseResult, ResultDecision};
 pub use operation::{
-    FailureCode, FailureReason, Operation, OperationKind, OperationStatus, ProviderAnswer, ProviderCall,
+    FailureCode, FailureReason, Operation, OperationKind, OperationStatus, ProviderAnswer, ProviderCall, Resender,
 };
 pub use status::Status;
 
@@ -200,7 +200,8 @@ impl Payment {
 
     /// Expires a pending payment whose time is up; `None` when there is nothing to do.
     pub fn expire_if_due(&self, now: DateTime<Utc>) -> Option<Transition> {
-        self.is_due_for_expiry(now).then(|| self.transition(now, Status::Expired, EventKind::PaymentExpired, None, None))
+        self.is_due_for_expiry(now)
+            .then(|| self.transition(now, Status::Expired, EventKind::PaymentExpired, None, None))
     }
 
     /// SBPS's result notification said OK. On an account with automatic sales the purchase is
@@ -239,6 +240,7 @@ impl Payment {
                     provider_call: None,
                     reason: None,
                     attempted_at: None,
+                    call_in_flight: false,
                     created_at: now,
                     updated_at: now,
                 };
@@ -358,7 +360,7 @@ impl Payment {
                 let settled = Operation {
                     status: OperationStatus::Failed,
                     reason: Some(reason),
-                    attempted_at: None,
+                    call_in_flight: false,
                     updated_at: now,
                     ..op
                 };
@@ -387,31 +389,48 @@ impl Payment {
                 }
             }
         };
-        let settled =
-            Operation { status: OperationStatus::Succeeded, reason: None, attempted_at: None, updated_at: now, ..op };
+        let settled = Operation {
+            status: OperationStatus::Succeeded,
+            reason: None,
+            call_in_flight: false,
+            updated_at: now,
+            ..op
+        };
         Ok(next.transition(now, status, kind, Some(settled), None))
     }
 
-    /// Takes the resend lease of a pending operation whose lock window has passed: the
-    /// version-conditioned write that lets exactly one sender call the provider again.
-    pub fn lease(&self, op_id: &OperationId, lock_window: Duration, now: DateTime<Utc>) -> Result<Transition, StateError> {
+    /// Takes the resend lease of a pending operation: the version-conditioned write that lets
+    /// exactly one sender call the provider again.
+    pub fn lease(
+        &self,
+        op_id: &OperationId,
+        resender: Resender,
+        lock_window: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<Transition, StateError> {
         let op = self.operation(op_id).filter(|op| op.status == OperationStatus::Pending);
         let op = op.ok_or(StateError::NoSuchPendingOperation)?;
-        if !op.lease_is_free(lock_window, now) {
+        if !op.may_resend(resender, lock_window, now) {
             return Err(StateError::OperationInProgress { operation_id: op.id.clone(), kind: op.kind });
         }
-        let leased = Operation { attempted_at: Some(now), ..op.clone() };
+        let leased = Operation { attempted_at: Some(now), call_in_flight: true, ..op.clone() };
         let mut t = self.transition(now, self.status, EventKind::OperationAttempted, Some(leased), None);
         t.event.amount = None; // no amount changes
         Ok(t)
     }
 
     /// Releases the lease of a pending operation whose call ended with no known outcome, so
-    /// that the next sender (a retry with the same key, a read, the sweeper) may go at once.
-    pub fn release_lease(&self, op_id: &OperationId, detail: String, now: DateTime<Utc>) -> Result<Transition, StateError> {
+    /// that the merchant's retry with the same key may go at once (readers and the sweeper
+    /// still wait for the lock window).
+    pub fn release_lease(
+        &self,
+        op_id: &OperationId,
+        detail: String,
+        now: DateTime<Utc>,
+    ) -> Result<Transition, StateError> {
         let op = self.operation(op_id).filter(|op| op.status == OperationStatus::Pending);
         let op = op.ok_or(StateError::NoSuchPendingOperation)?;
-        let released = Operation { attempted_at: None, ..op.clone() };
+        let released = Operation { call_in_flight: false, ..op.clone() };
         let mut t = self.transition(now, self.status, EventKind::OperationOutcomeUnknown, Some(released), Some(detail));
         t.event.amount = None; // no amount changes
         Ok(t)
@@ -449,6 +468,7 @@ impl Payment {
             amount,
             full,
             attempted_at: provider_call.is_some().then_some(now),
+            call_in_flight: provider_call.is_some(),
             provider_call,
             reason: None,
             created_at: now,

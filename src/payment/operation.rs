@@ -151,18 +151,33 @@ pub struct Operation {
     /// capture recorded by an automatic-sales authorization).
     pub provider_call: Option<ProviderCall>,
     pub reason: Option<FailureReason>,
-    /// When its provider call was last sent while it is pending: the resend lease. A call in
-    /// flight holds it for one lock window; `None` once a sender knows its call is over (the
-    /// outcome was unknown), so the next sender may go at once.
+    /// When its provider call was last sent while it is pending: readers and the sweeper
+    /// send it again only once a lock window has passed since.
     pub attempted_at: Option<DateTime<Utc>>,
+    /// Whether a sender may still be waiting for the provider's answer. Cleared by a sender
+    /// that got no known outcome, so the merchant's retry with the same key may resume at once.
+    pub call_in_flight: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
 
+/// Who asks to send a pending operation's call again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resender {
+    /// A read or the sweeper: once per lock window.
+    Recovery,
+    /// The merchant's retry with the request's own key: at once, unless a call is in flight.
+    KeyRetry,
+}
+
 impl Operation {
-    /// Whether nobody may be sending its provider call now: no lease, or one whose lock window
-    /// has passed.
-    pub fn lease_is_free(&self, lock_window: chrono::Duration, now: DateTime<Utc>) -> bool {
-        self.status == OperationStatus::Pending && self.attempted_at.is_none_or(|at| at + lock_window <= now)
+    /// Whether `resender` may take the resend lease now.
+    pub fn may_resend(&self, resender: Resender, lock_window: chrono::Duration, now: DateTime<Utc>) -> bool {
+        let window_passed = self.attempted_at.is_none_or(|at| at + lock_window <= now);
+        self.status == OperationStatus::Pending
+            && match resender {
+                Resender::Recovery => window_passed,
+                Resender::KeyRetry => window_passed || !self.call_in_flight,
+            }
     }
 }

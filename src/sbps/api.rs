@@ -9,10 +9,10 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 
+use super::datetime::sbps_datetime;
 use super::xml::{ApiRequest, decode_shift_jis, parse_flat};
 use crate::config::SbpsAccount;
 use crate::metrics::Metrics;
-use super::datetime::sbps_datetime;
 use crate::payment::{FailureCode, FailureReason, OperationKind, ProviderAnswer, ProviderCall};
 
 pub const CAPTURE: &str = "ST02-00201-402";
@@ -260,12 +260,21 @@ mod tests {
     fn answers_are_checked_against_the_question() {
         let ok = b"<?xml version='1.0' encoding='Shift_JIS' ?><sps-api-response id=\"ST02-00201-402\"><res_result>OK</res_result><res_err_code/></sps-api-response>";
         assert_eq!(classify_response(ok, CAPTURE, OperationKind::Capture, true), ProviderAnswer::Succeeded);
-        assert!(matches!(classify_response(ok, CANCEL_REFUND, OperationKind::Refund, true), ProviderAnswer::Unknown { .. }));
+        assert!(matches!(
+            classify_response(ok, CANCEL_REFUND, OperationKind::Refund, true),
+            ProviderAnswer::Unknown { .. }
+        ));
         let odd = b"<sps-api-response><res_result>MAYBE</res_result></sps-api-response>";
-        assert!(matches!(classify_response(odd, CAPTURE, OperationKind::Capture, true), ProviderAnswer::Unknown { .. }));
+        assert!(matches!(
+            classify_response(odd, CAPTURE, OperationKind::Capture, true),
+            ProviderAnswer::Unknown { .. }
+        ));
         let ng =
             b"<sps-api-response><res_result>NG</res_result><res_err_code>40222008</res_err_code></sps-api-response>";
         assert!(matches!(classify_response(ng, CAPTURE, OperationKind::Capture, true), ProviderAnswer::Refused(_)));
-        assert!(matches!(classify_response(b"\x82", CAPTURE, OperationKind::Capture, true), ProviderAnswer::Unknown { .. }));
+        assert!(matches!(
+            classify_response(b"\x82", CAPTURE, OperationKind::Capture, true),
+            ProviderAnswer::Unknown { .. }
+        ));
     }
 }

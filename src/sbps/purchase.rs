@@ -3,9 +3,9 @@
 
 use chrono::{DateTime, Utc};
 
+use super::datetime::sbps_datetime;
 use super::hashcode::{Charset, HashError, sps_hashcode};
 use crate::money::Yen;
-use super::datetime::sbps_datetime;
 
 /// A01-1 field order for the checksum (spec §4.3). Fields we never send hash as empty.
 pub const PURCHASE_HASH_ORDER: &[&str] = &[

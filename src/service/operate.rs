@@ -14,7 +14,9 @@ use super::{Answered, OperationResult, Provider, Render, Service, ServiceError};
 use crate::config::Account;
 use crate::ids::{OperationId, PaymentId};
 use crate::money::Yen;
-use crate::payment::{Operation, OperationKind, OperationStatus, Outcome, Payment, ProviderAnswer, StateError};
+use crate::payment::{
+    Operation, OperationKind, OperationStatus, Outcome, Payment, ProviderAnswer, Resender, StateError,
+};
 use crate::store::{IdempotencyRecord, Store, StoreError};
 
 /// A request's key and how its answers are kept, when it carried one.
@@ -100,11 +102,7 @@ impl<S: Store, P: Provider> Service<S, P> {
 
     /// The state machine refused. With a key, a concurrent request with the same key may be
     /// why (it wrote first): its decision then stands, never the refusal.
-    async fn refused(
-        &self,
-        refusal: StateError,
-        keyed: Keyed<'_>,
-    ) -> Result<Answered<OperationResult>, ServiceError> {
+    async fn refused(&self, refusal: StateError, keyed: Keyed<'_>) -> Result<Answered<OperationResult>, ServiceError> {
         if let Some((key, _)) = keyed {
             match self.decision(key, self.clock.now()).await? {
                 Decision::Start => {}
@@ -134,7 +132,9 @@ impl<S: Store, P: Provider> Service<S, P> {
             return Ok(Answered::Fresh(result));
         }
         // A read or the sweeper may be sending it right now: then this request waits.
-        let lease = payment.lease(op_id, self.policy.lock_window, now).map_err(|_| ServiceError::IdempotencyInProgress)?;
+        let lease = payment
+            .lease(op_id, Resender::KeyRetry, self.policy.lock_window, now)
+            .map_err(|_| ServiceError::IdempotencyInProgress)?;
         let relocked = key.in_progress(payment_id, op_id, now + self.policy.lock_window, now);
         self.commit(&lease, Some(&relocked)).await?;
         let (result, _) = self.send_and_settle(account, lease.payment, op, Some((key, render)), Some(relocked)).await?;
@@ -172,13 +172,15 @@ impl<S: Store, P: Provider> Service<S, P> {
             };
             let Ok(transition) = payment.settle(&op.id, outcome.clone(), now) else {
                 // Settled meanwhile (a concurrent recovery): answer what is stored.
-                let settled = payment.operation(&op.id).cloned().ok_or(ServiceError::Internal("a settled operation"))?;
+                let settled =
+                    payment.operation(&op.id).cloned().ok_or(ServiceError::Internal("a settled operation"))?;
                 let result = OperationResult { operation: settled, payment_status: payment.status, unknown: None };
                 self.complete_key(keyed, &payment.id, &result, now).await;
                 return Ok((result, payment));
             };
             let settled = transition.operation.clone().ok_or(ServiceError::Internal("a settled operation"))?;
-            let result = OperationResult { operation: settled, payment_status: transition.payment.status, unknown: None };
+            let result =
+                OperationResult { operation: settled, payment_status: transition.payment.status, unknown: None };
             let record = match (outcome, claim) {
                 // A refusal worth retrying is not remembered: the same key may try again.
                 (Outcome::Failed(r), Some(c)) if r.code.is_retryable() => {
@@ -209,8 +211,7 @@ impl<S: Store, P: Provider> Service<S, P> {
         let now = self.clock.now();
         let (op_ref, description_ref, claim_ref) = (&op, &description, &claim);
         let released = retry_on_conflict(|| async move {
-            let payment =
-                self.store.payment(&op_ref.payment_id).await?.ok_or(ServiceError::PaymentNotFound)?;
+            let payment = self.store.payment(&op_ref.payment_id).await?.ok_or(ServiceError::PaymentNotFound)?;
             let Ok(transition) = payment.release_lease(&op_ref.id, description_ref.clone(), now) else {
                 return Ok(payment); // settled meanwhile
             };
@@ -239,7 +240,13 @@ impl<S: Store, P: Provider> Service<S, P> {
 
     /// Completes the key of a request whose operation was settled by someone else, best
     /// effort: if it fails, the next retry with the key finds the settled operation again.
-    async fn complete_key(&self, keyed: Keyed<'_>, payment_id: &PaymentId, result: &OperationResult, now: DateTime<Utc>) {
+    async fn complete_key(
+        &self,
+        keyed: Keyed<'_>,
+        payment_id: &PaymentId,
+        result: &OperationResult,
+        now: DateTime<Utc>,
+    ) {
         let Some((key, render)) = keyed else { return };
         let Ok(Some(current)) = self.store.idempotency(&key.account_id, &key.key, now).await else { return };
         if current.operation_id.as_ref() != Some(&result.operation.id) || current.response.is_some() {

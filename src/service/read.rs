@@ -7,7 +7,7 @@ use super::retry::retry_on_conflict;
 use super::{Provider, Service, ServiceError};
 use crate::config::Account;
 use crate::ids::{OperationId, PaymentId, TrackId};
-use crate::payment::{OperationStatus, Payment, Status};
+use crate::payment::{OperationStatus, Payment, Resender, Status};
 use crate::store::Store;
 
 /// What the sweeper's visit to one due item did.
@@ -67,7 +67,7 @@ impl<S: Store, P: Provider> Service<S, P> {
         retry_on_conflict(|| async move {
             let Some(payment) = self.store.payment(id).await? else { return Ok(SweepOutcome::Gone) };
             let Some(op) = payment.operation(op_id).cloned() else { return Ok(SweepOutcome::Gone) };
-            if !op.lease_is_free(self.policy.lock_window, self.clock.now()) {
+            if !op.may_resend(Resender::Recovery, self.policy.lock_window, self.clock.now()) {
                 return Ok(if op.status == OperationStatus::Pending {
                     SweepOutcome::StillPending
                 } else {
@@ -90,10 +90,10 @@ impl<S: Store, P: Provider> Service<S, P> {
     async fn recover(&self, account: &Account, payment: Payment) -> Result<Payment, ServiceError> {
         let now = self.clock.now();
         let Some(op) = payment.pending_operation().cloned() else { return Ok(payment) };
-        if !op.lease_is_free(self.policy.lock_window, now) {
+        if !op.may_resend(Resender::Recovery, self.policy.lock_window, now) {
             return Ok(payment);
         }
-        let lease = payment.lease(&op.id, self.policy.lock_window, now)?;
+        let lease = payment.lease(&op.id, Resender::Recovery, self.policy.lock_window, now)?;
         self.commit(&lease, None).await?;
         tracing::info!(payment_id = %payment.id, operation_id = %op.id, "resending a pending operation");
         let (_, payment) = self.send_and_settle(account, lease.payment, op, None, None).await?;

@@ -11,8 +11,8 @@ use crate::config::{DEMO_ACCOUNT_ID, demo_account};
 use crate::ids::{OperationId, TrackId};
 use crate::money::Yen;
 use crate::payment::{
-    AuditEvent, EventKind, FailureCode, FailureReason, NotificationRefusal, OperationKind, OperationStatus, ProviderAnswer,
-    PurchaseResult,
+    AuditEvent, EventKind, FailureCode, FailureReason, NotificationRefusal, OperationKind, OperationStatus,
+    ProviderAnswer, PurchaseResult,
 };
 use crate::sbps::result::ResultNotification;
 use crate::store::{IdempotencyRecord, NewPaymentRecord, SqliteStore};
@@ -119,7 +119,12 @@ async fn events(s: &TestService, id: &PaymentId) -> Vec<EventKind> {
     events.into_iter().map(|e| e.kind).collect()
 }
 
-async fn capture(s: &TestService, p: &Payment, amount: Option<u64>, k: Option<&IdempotencyKey>) -> Result<Answered<OperationResult>, ServiceError> {
+async fn capture(
+    s: &TestService,
+    p: &Payment,
+    amount: Option<u64>,
+    k: Option<&IdempotencyKey>,
+) -> Result<Answered<OperationResult>, ServiceError> {
     s.operate(account(s), &p.id, OperationKind::Capture, amount.map(yen), k, &TestRender).await
 }
 
@@ -138,7 +143,12 @@ async fn a_capture_writes_ahead_calls_once_and_settles() {
     assert_eq!((after.captured, after.status), (600, Status::Captured));
     assert_eq!(
         events(&s, &p.id).await,
-        [EventKind::PaymentCreated, EventKind::PaymentAuthorized, EventKind::OperationRequested, EventKind::PaymentCaptured]
+        [
+            EventKind::PaymentCreated,
+            EventKind::PaymentAuthorized,
+            EventKind::OperationRequested,
+            EventKind::PaymentCaptured
+        ]
     );
 }
 
@@ -208,6 +218,10 @@ async fn an_unknown_outcome_is_recovered_by_the_next_read() {
     provider.script([ProviderAnswer::Unknown { description: "reset".into() }]);
     let first = fresh(ok(capture(&s, &p, None, None).await));
     assert_eq!(first.operation.status, OperationStatus::Pending);
+    // Within the lock window of the last attempt, a read leaves it alone.
+    assert_eq!(ok(s.payment(account(&s), &p.id).await).status, Status::Authorized);
+    assert_eq!(provider.sent().len(), 1);
+    s.clock.advance(Duration::seconds(20));
     let read = ok(s.payment(account(&s), &p.id).await);
     assert_eq!((read.status, read.captured), (Status::Captured, 1000));
     assert_eq!(provider.sent().len(), 2);
@@ -407,11 +421,13 @@ async fn a_conflict_is_retried_from_a_fresh_read() {
 async fn operations_without_a_provider_call_settle_at_once() {
     let (s, provider) = service();
     let p = authorized(&s, "order-1", 1000).await;
-    let partial = fresh(ok(s.operate(account(&s), &p.id, OperationKind::Cancel, Some(yen(300)), None, &TestRender).await));
+    let partial =
+        fresh(ok(s.operate(account(&s), &p.id, OperationKind::Cancel, Some(yen(300)), None, &TestRender).await));
     assert_eq!((partial.operation.status, partial.payment_status), (OperationStatus::Succeeded, Status::Authorized));
     assert_eq!(events(&s, &p.id).await.last(), Some(&EventKind::PaymentPartiallyCancelled));
     let pending = created(&s, "order-2", 500).await;
-    let cancelled = fresh(ok(s.operate(account(&s), &pending.id, OperationKind::Cancel, None, None, &TestRender).await));
+    let cancelled =
+        fresh(ok(s.operate(account(&s), &pending.id, OperationKind::Cancel, None, None, &TestRender).await));
     assert_eq!(cancelled.payment_status, Status::Cancelled);
     assert!(provider.sent().is_empty());
 }
@@ -429,7 +445,10 @@ async fn creates_decide_by_key_and_reference() {
     let replay = ok(s.create(account(&s), request.clone(), Some(&k), &TestRender).await);
     assert_eq!(replay, Answered::Replayed(StoredResponse { status: 201, body: format!("created {}", first.id) }));
     let other = IdempotencyKey::new(DEMO_ACCOUNT_ID, "c1".into(), "POST", "/v1/payments", b"b");
-    assert_eq!(s.create(account(&s), request.clone(), Some(&other), &TestRender).await, Err(ServiceError::IdempotencyKeyReused));
+    assert_eq!(
+        s.create(account(&s), request.clone(), Some(&other), &TestRender).await,
+        Err(ServiceError::IdempotencyKeyReused)
+    );
     assert_eq!(
         s.create(account(&s), request.clone(), None, &TestRender).await,
         Err(ServiceError::DuplicateReference(first.id.clone()))

@@ -47,7 +47,10 @@ pub const NOT_LIVE_CONDITION: &str = "attribute_not_exists(PK) OR expiresAt <= :
 pub const CLAIM_CONDITION: &str = "attribute_not_exists(PK) OR expiresAt <= :now OR operationId = :op";
 
 /// [`IdempotencyRecord::equals_expected`] (with a live `expected`) as a condition and its values.
-pub fn expected_condition(expected: &IdempotencyRecord, now: DateTime<Utc>) -> (&'static str, Vec<(&'static str, AttributeValue)>) {
+pub fn expected_condition(
+    expected: &IdempotencyRecord,
+    now: DateTime<Utc>,
+) -> (&'static str, Vec<(&'static str, AttributeValue)>) {
     let state = match expected.state {
         super::IdempotencyState::InProgress => "in_progress",
         super::IdempotencyState::Completed => "completed",
@@ -103,7 +106,10 @@ impl Cancelled {
 
     /// The reason of the item with `role` if its condition failed.
     fn failed(&self, role: Role) -> Option<&CancellationReason> {
-        self.reasons.iter().find(|(r, reason)| *r == role && reason.code() == Some("ConditionalCheckFailed")).map(|(_, x)| x)
+        self.reasons
+            .iter()
+            .find(|(r, reason)| *r == role && reason.code() == Some("ConditionalCheckFailed"))
+            .map(|(_, x)| x)
     }
 
     fn conflicted(&self) -> bool {
@@ -358,7 +364,6 @@ impl DynamoStore {
             .map_err(|e| unavailable(aws_sdk_dynamodb::error::DisplayErrorContext(e)))?;
         Ok(out.item().cloned())
     }
-
 }
 
 fn payment_id_in(item: Option<&Item>) -> Option<PaymentId> {
@@ -380,12 +385,18 @@ impl Store for DynamoStore {
             item
         };
         let mut tx = Transaction::default();
-        tx.push(Role::Payment, put(&self.table, item_of(&PaymentItem::of(p), payment_pk(p.id.as_str()), "PAYMENT")?, not_exists, vec![])?);
+        tx.push(
+            Role::Payment,
+            put(&self.table, item_of(&PaymentItem::of(p), payment_pk(p.id.as_str()), "PAYMENT")?, not_exists, vec![])?,
+        );
         tx.push(
             Role::ReferenceGuard,
             put(&self.table, pointer(mref_pk(&p.account_id, &p.merchant_reference), "MREF"), not_exists, vec![])?,
         );
-        tx.push(Role::TrackPointer, put(&self.table, pointer(track_pk(p.track_id.as_str()), "TRACK"), not_exists, vec![])?);
+        tx.push(
+            Role::TrackPointer,
+            put(&self.table, pointer(track_pk(p.track_id.as_str()), "TRACK"), not_exists, vec![])?,
+        );
         tx.push(
             Role::Event,
             put(
@@ -525,9 +536,9 @@ impl Store for DynamoStore {
     ) -> Result<(), StoreError> {
         let mut request = self.client.put_item().table_name(&self.table).set_item(Some(idem_item(record)?));
         request = match expected {
-            None => request
-                .condition_expression(NOT_LIVE_CONDITION)
-                .expression_attribute_values(":now", n(now.timestamp())),
+            None => {
+                request.condition_expression(NOT_LIVE_CONDITION).expression_attribute_values(":now", n(now.timestamp()))
+            }
             Some(e) => {
                 let (condition, values) = expected_condition(e, now);
                 let mut request = request.condition_expression(condition).expression_attribute_names("#state", "state");

@@ -152,6 +152,8 @@ pub struct OperationItem {
     pub failure_description: Option<String>,
     #[serde(rename = "attemptedAt", default, skip_serializing_if = "Option::is_none")]
     pub attempted_at: Option<DateTime<Utc>>,
+    #[serde(rename = "callInFlight", default)]
+    pub call_in_flight: bool,
     #[serde(rename = "createdAt")]
     pub created_at: DateTime<Utc>,
     #[serde(rename = "updatedAt")]
@@ -172,6 +174,7 @@ impl OperationItem {
             failure_code: op.reason.as_ref().map(|r| r.code),
             failure_description: op.reason.as_ref().map(|r| r.description.clone()),
             attempted_at: op.attempted_at,
+            call_in_flight: op.call_in_flight,
             created_at: op.created_at,
             updated_at: op.updated_at,
         }
@@ -191,6 +194,7 @@ impl OperationItem {
                 .failure_code
                 .map(|code| FailureReason { code, description: self.failure_description.unwrap_or_default() }),
             attempted_at: self.attempted_at,
+            call_in_flight: self.call_in_flight,
             created_at: self.created_at,
             updated_at: self.updated_at,
         })
@@ -344,7 +348,8 @@ mod tests {
             },
             now(),
         );
-        let authorized = p.authorize("00000616307348".into(), Some("20301110120100".into()), OperationId::generate(), now());
+        let authorized =
+            p.authorize("00000616307348".into(), Some("20301110120100".into()), OperationId::generate(), now());
         authorized.map(|t| t.payment).unwrap_or(p)
     }
 
@@ -359,9 +364,27 @@ mod tests {
         assert_eq!(
             item_names,
             [
-                "accountId", "amount", "authorized", "cancelled", "captureMode", "captured", "capturedAt",
-                "createdAt", "id", "limitSecond", "merchantReference", "pendingUntil", "refunded", "requestDate",
-                "returnUrl", "sbpsErrCode", "sbpsPaymentDate", "sbpsTrackingId", "status", "trackId", "updatedAt",
+                "accountId",
+                "amount",
+                "authorized",
+                "cancelled",
+                "captureMode",
+                "captured",
+                "capturedAt",
+                "createdAt",
+                "id",
+                "limitSecond",
+                "merchantReference",
+                "pendingUntil",
+                "refunded",
+                "requestDate",
+                "returnUrl",
+                "sbpsErrCode",
+                "sbpsPaymentDate",
+                "sbpsTrackingId",
+                "status",
+                "trackId",
+                "updatedAt",
                 "version",
             ]
         );
@@ -374,8 +397,20 @@ mod tests {
         assert_eq!(
             op_names,
             [
-                "amount", "attemptedAt", "createdAt", "failureCode", "failureDescription", "full", "id", "kind",
-                "paymentId", "providerCall", "sequence", "status", "updatedAt",
+                "amount",
+                "attemptedAt",
+                "callInFlight",
+                "createdAt",
+                "failureCode",
+                "failureDescription",
+                "full",
+                "id",
+                "kind",
+                "paymentId",
+                "providerCall",
+                "sequence",
+                "status",
+                "updatedAt",
             ]
         );
         assert_eq!(
@@ -387,10 +422,7 @@ mod tests {
         event.detail = Some("d".into());
         let mut event_names = names(&EventItem::of(&event));
         event_names.sort();
-        assert_eq!(
-            event_names,
-            ["amount", "at", "detail", "fromStatus", "operationId", "seq", "toStatus", "type"]
-        );
+        assert_eq!(event_names, ["amount", "at", "detail", "fromStatus", "operationId", "seq", "toStatus", "type"]);
 
         let record = IdempotencyRecord {
             account_id: "acct".into(),
@@ -408,8 +440,16 @@ mod tests {
         assert_eq!(
             idem_names,
             [
-                "accountId", "expiresAt", "key", "lockedUntil", "operationId", "paymentId", "requestHash",
-                "responseBody", "responseStatus", "state",
+                "accountId",
+                "expiresAt",
+                "key",
+                "lockedUntil",
+                "operationId",
+                "paymentId",
+                "requestHash",
+                "responseBody",
+                "responseStatus",
+                "state",
             ]
         );
     }

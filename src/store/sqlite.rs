@@ -130,11 +130,9 @@ fn live_idempotency(
     now: DateTime<Utc>,
 ) -> Result<Option<IdempotencyRecord>, StoreError> {
     let doc: Option<String> = conn
-        .query_row(
-            "SELECT doc FROM idempotency WHERE account_id = ?1 AND key = ?2",
-            params![account_id, key],
-            |r| r.get(0),
-        )
+        .query_row("SELECT doc FROM idempotency WHERE account_id = ?1 AND key = ?2", params![account_id, key], |r| {
+            r.get(0)
+        })
         .optional()
         .map_err(unavailable)?;
     let record = doc.map(|d| from_json::<IdempotencyItem>(&d).and_then(IdempotencyItem::into_record)).transpose()?;

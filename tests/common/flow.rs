@@ -58,7 +58,15 @@ impl<S: Store> Local<S> {
 
     pub async fn events(&self, id: &str) -> Vec<String> {
         let id: PaymentId = id.parse().expect("id");
-        self.app.service.store.audit_events(&id).await.expect("events").into_iter().map(|e| e.kind.as_str().to_owned()).collect()
+        self.app
+            .service
+            .store
+            .audit_events(&id)
+            .await
+            .expect("events")
+            .into_iter()
+            .map(|e| e.kind.as_str().to_owned())
+            .collect()
     }
 
     /// The payer's browser: posts the redirect, reads the au screen, submits `decision`.

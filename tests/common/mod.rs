@@ -54,7 +54,12 @@ pub fn accounts(settings: &Settings) -> Accounts {
     Accounts::new(vec![demo_account(&settings.public_base_url), other_account()]).expect("accounts")
 }
 
-pub fn app_with_provider<S: Store, P: Provider>(store: S, provider: P, settings: Settings, metrics: Metrics) -> App<S, P> {
+pub fn app_with_provider<S: Store, P: Provider>(
+    store: S,
+    provider: P,
+    settings: Settings,
+    metrics: Metrics,
+) -> App<S, P> {
     let policy = Policy::new(settings.sbps_timeout, settings.expiry_grace);
     let service =
         Service { store, provider, accounts: accounts(&settings), clock: Clock::manual(start()), metrics, policy };

@@ -8,8 +8,8 @@ use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use subtle::ConstantTimeEq;
 
-use super::{ApiCall, Fault, PurchaseStatus, ResetConnection, Sandbox, text};
 use super::calendar;
+use super::{ApiCall, Fault, PurchaseStatus, ResetConnection, Sandbox, text};
 use crate::sbps::api::{CANCEL_REFUND, CAPTURE};
 use crate::sbps::hashcode::{Charset, sps_hashcode, verify_hashcode};
 use crate::sbps::xml::{decode_shift_jis, parse_flat};

@@ -169,7 +169,9 @@ impl Sandbox {
             (Method::POST, "/sandbox/sbps/api") => self.api(&req).await,
             (Method::POST, "/sandbox/sbps/control/clock") => self.set_clock(req.body().as_ref()),
             (Method::POST, "/sandbox/sbps/control/faults") => {
-                match serde_json::from_slice::<FaultList>(req.body().as_ref()).map_err(|e| e.to_string()).and_then(checked)
+                match serde_json::from_slice::<FaultList>(req.body().as_ref())
+                    .map_err(|e| e.to_string())
+                    .and_then(checked)
                 {
                     Ok(faults) => {
                         self.inject(faults);

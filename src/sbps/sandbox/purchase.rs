@@ -7,8 +7,8 @@ use lambda_http::{Body, Response};
 use rand::Rng;
 use rand::seq::SliceRandom;
 
-use super::{Purchase, PurchaseStatus, Sandbox, html_escape, text};
 use super::calendar;
+use super::{Purchase, PurchaseStatus, Sandbox, html_escape, text};
 use crate::sbps::form::{decode_shift_jis_form, encode_shift_jis_form};
 use crate::sbps::hashcode::{Charset, verify_hashcode};
 use crate::sbps::purchase::purchase_hashcode;
