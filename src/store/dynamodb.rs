@@ -316,7 +316,9 @@ impl DynamoStore {
         }
     }
 
-    async fn query_payment(&self, id: &str) -> Result<Option<Payment>, StoreError> {
+    /// Every item of partition `pk` whose sort key meets `sk_condition` (`:sk` is `sk`),
+    /// consistently read, over every page.
+    async fn query_partition(&self, pk: String, sk_condition: &str, sk: &str) -> Result<Vec<Item>, StoreError> {
         let mut items = Vec::new();
         let mut start: Option<Item> = None;
         loop {
@@ -325,9 +327,9 @@ impl DynamoStore {
                 .query()
                 .table_name(&self.table)
                 .consistent_read(true)
-                .key_condition_expression("PK = :pk AND SK >= :op")
-                .expression_attribute_values(":pk", s(payment_pk(id)))
-                .expression_attribute_values(":op", s("OP#"))
+                .key_condition_expression(format!("PK = :pk AND {sk_condition}"))
+                .expression_attribute_values(":pk", s(pk.clone()))
+                .expression_attribute_values(":sk", s(sk))
                 .set_exclusive_start_key(start)
                 .send()
                 .await
@@ -335,9 +337,14 @@ impl DynamoStore {
             items.extend(out.items().iter().cloned());
             match out.last_evaluated_key() {
                 Some(k) if !k.is_empty() => start = Some(k.clone()),
-                _ => break,
+                _ => return Ok(items),
             }
         }
+    }
+
+    async fn query_payment(&self, id: &str) -> Result<Option<Payment>, StoreError> {
+        // `SK >= "OP#"` reads the operations and the payment, never the events.
+        let items = self.query_partition(payment_pk(id), "SK >= :sk", "OP#").await?;
         let sk = |i: &Item| match i.get(SORT_KEY) {
             Some(AttributeValue::S(v)) => v.clone(),
             _ => String::new(),
@@ -558,28 +565,7 @@ impl Store for DynamoStore {
     }
 
     async fn audit_events(&self, id: &PaymentId) -> Result<Vec<AuditEvent>, StoreError> {
-        let mut events = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .consistent_read(true)
-                .key_condition_expression("PK = :pk AND begins_with(SK, :event)")
-                .expression_attribute_values(":pk", s(payment_pk(id.as_str())))
-                .expression_attribute_values(":event", s("EVENT#"))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| unavailable(aws_sdk_dynamodb::error::DisplayErrorContext(e)))?;
-            for item in out.items() {
-                events.push(value_of::<EventItem>(item).and_then(EventItem::into_event)?);
-            }
-            match out.last_evaluated_key() {
-                Some(k) if !k.is_empty() => start = Some(k.clone()),
-                _ => return Ok(events),
-            }
-        }
+        let items = self.query_partition(payment_pk(id.as_str()), "begins_with(SK, :sk)", "EVENT#").await?;
+        items.iter().map(|i| value_of::<EventItem>(i).and_then(EventItem::into_event)).collect()
     }
 }
