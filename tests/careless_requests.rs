@@ -265,7 +265,9 @@ async fn http_hygiene() {
     .await;
     assert_eq!(two.status, 401);
 
+    let too_large = "x".repeat(70_000);
     for r in [
+        reply(local.http.post(format!("{}/v1/payments", local.base)).bearer_auth(DEMO_KEY).body(too_large)).await,
         reply(local.http.get(format!("{}/v1/payments/{id}", local.base)).bearer_auth(DEMO_KEY)).await,
         reply(local.http.get(format!("{}/v1/payments/nope", local.base)).bearer_auth(DEMO_KEY)).await,
         two,

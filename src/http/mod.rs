@@ -49,11 +49,18 @@ impl<S: Store, P: Provider> App<S, P> {
 #[derive(Debug, Clone)]
 pub struct PaymentIdLog(pub String);
 
+/// A JSON answer: never cached, never sniffed as anything else.
 pub fn json_response(status: StatusCode, body: String) -> Response<Body> {
     let mut response = Response::new(Body::Text(body));
     *response.status_mut() = status;
+    no_store(response.headers_mut());
     response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     response
+}
+
+fn no_store(headers: &mut lambda_http::http::HeaderMap) {
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
 }
 
 /// At most [`MAX_LOGGED_CHARS`] characters of a value a client chose.
@@ -83,9 +90,7 @@ pub async fn handle<S: Store, P: Provider>(
         Err(router::RouteError::MethodNotAllowed { allow }) => Err(ApiError::MethodNotAllowed { allow }),
     };
     let mut response = response.unwrap_or_else(ApiError::into_response);
-    let headers = response.headers_mut();
-    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    no_store(response.headers_mut());
     let request_id = req
         .lambda_context_ref()
         .map(|c| c.request_id.clone())
