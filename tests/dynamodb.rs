@@ -71,20 +71,46 @@ async fn round_trips_per_operation() {
     let created = local.create("trips-1", 1000).await;
     assert_eq!(counter.take(), 1, "create");
     let id = created["id"].as_str().expect("id").to_owned();
+    let keyed = || {
+        local
+            .http
+            .post(format!("{}/v1/payments", local.base))
+            .bearer_auth(DEMO_KEY)
+            .header("idempotency-key", "trips-key")
+    };
+    let first = flow::reply(keyed().json(&seed_body("trips-2"))).await;
+    assert_eq!(first.status, 201);
+    assert_eq!(counter.take(), 1, "create with a key");
+    let replay = flow::reply(keyed().json(&seed_body("trips-2"))).await;
+    assert_eq!((replay.status, replay.text.as_str()), (201, first.text.as_str()));
+    assert_eq!(counter.take(), 1, "create replayed: the refused write returns the record");
+    let reused = flow::reply(keyed().json(&seed_body("trips-3"))).await;
+    assert_eq!(reused.status, 422);
+    assert_eq!(counter.take(), 1, "create with a reused key");
+
     local.payment(&id).await;
     assert_eq!(counter.take(), 1, "GET /v1/payments/{{id}}");
     let track = created["trackingUrl"].as_str().expect("url");
     let r = flow::reply(local.http.get(format!("{}{track}", local.base))).await;
     assert_eq!(r.status, 200);
-    assert_eq!(counter.take(), 2, "the public tracking route: pointer, then payment");
+    assert_eq!(counter.take(), 1, "the public tracking route: the pointer's copy");
 
     let (status, _) = local.pay(&created, "approve").await;
     assert_eq!(status, 200);
     assert_eq!(counter.take(), 2, "notification: read, then write");
+    let r = flow::reply(local.http.get(format!("{}{track}", local.base))).await;
+    assert_eq!(r.json()["status"], "authorized", "the copy changed with the payment");
+    counter.take();
 
-    let r = local.op(&id, "captures", Some(600), None).await;
+    let r = local.op(&id, "captures", Some(600), Some("trips-cap")).await;
     assert_eq!(r.status, 201, "{}", r.text);
-    assert_eq!(counter.take(), 3, "capture: read, write ahead, settle");
+    assert_eq!(counter.take(), 3, "capture with a key: read, write ahead with the claim, settle");
+    let again = local.op(&id, "captures", Some(600), Some("trips-cap")).await;
+    assert_eq!((again.status, again.text.as_str()), (201, r.text.as_str()));
+    assert_eq!(counter.take(), 2, "capture replayed: read the payment, then the key (the state refuses)");
+    let r = local.op(&id, "refunds", None, None).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(counter.take(), 3, "refund: read, write ahead, settle");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -73,9 +73,14 @@ pub async fn duplicate_reference_writes_nothing<S: Store>(store: S) {
 }
 
 pub async fn taken_idempotency_key_writes_nothing<S: Store>(store: S) {
-    store.create_payment(&new_record("acct", "ref-1", Some("k1")), start()).await.expect("create");
+    let first = new_record("acct", "ref-1", Some("k1"));
+    store.create_payment(&first, start()).await.expect("create");
     let second = new_record("acct", "ref-2", Some("k1"));
-    assert_eq!(store.create_payment(&second, start()).await, Err(StoreError::IdempotencyKeyTaken));
+    // The live record comes back with the refusal: deciding a replay costs no second read.
+    assert_eq!(
+        store.create_payment(&second, start()).await,
+        Err(StoreError::IdempotencyKeyTaken(first.idempotency.clone().map(Box::new)))
+    );
     assert!(store.payment(&second.payment.id).await.expect("read").is_none());
     // ref-2 is still free.
     store.create_payment(&new_record("acct", "ref-2", None), start()).await.expect("create");
@@ -156,10 +161,13 @@ pub async fn idempotency_records_are_claimed_once<S: Store>(store: S) {
     claim.response = None;
     claim.locked_until = Some(start() + Duration::seconds(30));
     store.put_idempotency(&claim, None, start()).await.expect("claim");
-    assert_eq!(store.put_idempotency(&claim, None, start()).await, Err(StoreError::IdempotencyKeyTaken));
+    assert!(matches!(store.put_idempotency(&claim, None, start()).await, Err(StoreError::IdempotencyKeyTaken(_))));
     let done = idem("acct", "k", "h");
     store.put_idempotency(&done, Some(&claim), start()).await.expect("complete");
-    assert_eq!(store.put_idempotency(&done, Some(&claim), start()).await, Err(StoreError::IdempotencyKeyTaken));
+    assert!(matches!(
+        store.put_idempotency(&done, Some(&claim), start()).await,
+        Err(StoreError::IdempotencyKeyTaken(_))
+    ));
     assert_eq!(store.idempotency("acct", "k", start()).await.expect("read"), Some(done));
 }
 

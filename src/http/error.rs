@@ -183,7 +183,7 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::DuplicateReference(id) => ApiError::DuplicateReference(id),
-            StoreError::IdempotencyKeyTaken => ApiError::IdempotencyInProgress,
+            StoreError::IdempotencyKeyTaken(_) => ApiError::IdempotencyInProgress,
             StoreError::VersionConflict => {
                 ApiError::OperationNotAllowed("The payment changed while this request was processed; retry it.".into())
             }

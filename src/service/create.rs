@@ -32,13 +32,9 @@ impl<S: Store, P: Provider> Service<S, P> {
         key: Option<&IdempotencyKey>,
         render: &dyn Render,
     ) -> Result<Answered<Payment>, ServiceError> {
+        // Written first, in one round trip: the key's `attribute_not_exists` decides, and a
+        // refusal carries the record that holds the key.
         let now = self.clock.now();
-        if let Some(key) = key {
-            match self.decision(key, now).await? {
-                Decision::Start => {}
-                other => return answer_without_work(other),
-            }
-        }
         let (payment, event) = Payment::create(
             NewPayment {
                 id: PaymentId::generate(),
@@ -68,9 +64,13 @@ impl<S: Store, P: Provider> Service<S, P> {
                     self.metrics.payment_created();
                     Ok(Answered::Fresh(record.payment.clone()))
                 }
-                Err(StoreError::IdempotencyKeyTaken) => {
+                Err(StoreError::IdempotencyKeyTaken(holder)) => {
                     let key = key.ok_or(ServiceError::Internal("a key was taken without a key"))?;
-                    answer_without_work(self.decision(key, now).await?)
+                    match self.decision_on(holder, key, now).await? {
+                        // It expired in between: write again.
+                        Decision::Start => Err(ServiceError::Conflict),
+                        other => answer_without_work(other),
+                    }
                 }
                 Err(StoreError::DuplicateReference(holder)) if !expired_holder.swap(true, Ordering::SeqCst) => {
                     match self.expire_due(&holder).await? {

@@ -66,7 +66,7 @@ impl From<StoreError> for ServiceError {
             StoreError::VersionConflict => ServiceError::Conflict,
             StoreError::DuplicateReference(id) => ServiceError::DuplicateReference(id),
             // Only reached where no decision re-reads the key: someone else holds it.
-            StoreError::IdempotencyKeyTaken => ServiceError::IdempotencyInProgress,
+            StoreError::IdempotencyKeyTaken(_) => ServiceError::IdempotencyInProgress,
             other => ServiceError::Store(other),
         }
     }

@@ -46,16 +46,10 @@ impl<S: Store, P: Provider> Service<S, P> {
         amount: Option<Yen>,
         keyed: Keyed<'_>,
     ) -> Result<Answered<OperationResult>, ServiceError> {
+        // With a key, the write-ahead's claim is written first (its condition decides); the
+        // key's record is read only when the state machine refuses, or when the store cannot
+        // return the record that holds the key.
         let now = self.clock.now();
-        if let Some((key, render)) = keyed {
-            match self.decision(key, now).await? {
-                Decision::Start => {}
-                Decision::Resume { payment_id, operation_id } => {
-                    return self.resume(account, &payment_id, &operation_id, key, render).await;
-                }
-                other => return answer_without_work(other),
-            }
-        }
         let payment = self.expire_if_due(self.payment_of(account, payment_id).await?).await?;
         let op_id = OperationId::generate();
         let begun = match kind {
@@ -65,7 +59,7 @@ impl<S: Store, P: Provider> Service<S, P> {
         };
         let transition = match begun {
             Ok(t) => t,
-            Err(refusal) => return self.refused(refusal, keyed).await,
+            Err(refusal) => return self.refused(account, refusal, keyed).await,
         };
         let op = transition.operation.clone().ok_or(ServiceError::Internal("a begun operation"))?;
 
@@ -78,8 +72,7 @@ impl<S: Store, P: Provider> Service<S, P> {
                     self.metrics.operation(kind.as_str(), "succeeded");
                     Ok(Answered::Fresh(result))
                 }
-                // Another request with this key got there first: decide again.
-                Err(StoreError::IdempotencyKeyTaken) => Err(ServiceError::Conflict),
+                Err(StoreError::IdempotencyKeyTaken(holder)) => self.key_held(account, holder, keyed).await,
                 Err(e) => Err(e.into()),
             };
         }
@@ -87,26 +80,61 @@ impl<S: Store, P: Provider> Service<S, P> {
         let claim = keyed.map(|(k, _)| k.in_progress(payment_id, &op.id, now + self.policy.lock_window, now));
         match self.commit(&transition, claim.as_ref()).await {
             Ok(()) => {}
-            Err(StoreError::IdempotencyKeyTaken) => return Err(ServiceError::Conflict),
+            Err(StoreError::IdempotencyKeyTaken(holder)) => return self.key_held(account, holder, keyed).await,
             Err(e) => return Err(e.into()),
         }
         let (result, _) = self.send_and_settle(account, transition.payment, op, keyed, claim).await?;
         Ok(Answered::Fresh(result))
     }
 
-    /// The live record of a key, decided.
-    pub(super) async fn decision(&self, key: &IdempotencyKey, now: DateTime<Utc>) -> Result<Decision, ServiceError> {
-        let record = self.store.idempotency(&key.account_id, &key.key, now).await?;
+    /// The decision on the record that holds a key: `holder` when the store returned it with
+    /// its refusal, else read.
+    pub(super) async fn decision_on(
+        &self,
+        holder: Option<Box<IdempotencyRecord>>,
+        key: &IdempotencyKey,
+        now: DateTime<Utc>,
+    ) -> Result<Decision, ServiceError> {
+        let record = match holder {
+            Some(record) => Some(*record),
+            None => self.store.idempotency(&key.account_id, &key.key, now).await?,
+        };
         Ok(decide(record.as_ref(), key, now))
     }
 
-    /// The state machine refused. With a key, a concurrent request with the same key may be
-    /// why (it wrote first): its decision then stands, never the refusal.
-    async fn refused(&self, refusal: StateError, keyed: Keyed<'_>) -> Result<Answered<OperationResult>, ServiceError> {
-        if let Some((key, _)) = keyed {
-            match self.decision(key, self.clock.now()).await? {
+    /// The write-ahead lost its key to a record already there: that record's decision stands.
+    async fn key_held(
+        &self,
+        account: &Account,
+        holder: Option<Box<IdempotencyRecord>>,
+        keyed: Keyed<'_>,
+    ) -> Result<Answered<OperationResult>, ServiceError> {
+        let (key, render) = keyed.ok_or(ServiceError::Internal("a key was taken without a key"))?;
+        match self.decision_on(holder, key, self.clock.now()).await? {
+            // It expired in between: start again.
+            Decision::Start => Err(ServiceError::Conflict),
+            Decision::Resume { payment_id, operation_id } => {
+                self.resume(account, &payment_id, &operation_id, key, render).await
+            }
+            other => answer_without_work(other),
+        }
+    }
+
+    /// The state machine refused. With a key, an earlier request with the same key may be why
+    /// (it wrote first, or its operation is still pending): that decision stands, never the
+    /// refusal.
+    async fn refused(
+        &self,
+        account: &Account,
+        refusal: StateError,
+        keyed: Keyed<'_>,
+    ) -> Result<Answered<OperationResult>, ServiceError> {
+        if let Some((key, render)) = keyed {
+            match self.decision_on(None, key, self.clock.now()).await? {
                 Decision::Start => {}
-                Decision::Resume { .. } => return Err(ServiceError::IdempotencyInProgress),
+                Decision::Resume { payment_id, operation_id } => {
+                    return self.resume(account, &payment_id, &operation_id, key, render).await;
+                }
                 other => return answer_without_work(other),
             }
         }

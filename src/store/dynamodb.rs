@@ -6,7 +6,7 @@
 //! | operation | `PAYMENT#<id>` | `OP#<opId>` |
 //! | audit event | `PAYMENT#<id>` | `EVENT#<seq, 10 digits>` |
 //! | reference guard | `MREF#<account>#<merchantReference>` | `MREF` |
-//! | track pointer | `TRACK#<trackId>` | `TRACK` |
+//! | track pointer | `TRACK#<trackId>` | `TRACK` (a copy of the payment item, see below) |
 //! | idempotency record | `IDEM#<account>#<key>` | `IDEM` |
 //!
 //! Attributes are the domain fields in camelCase, amounts as numbers; `expiresAt` is epoch
@@ -115,6 +115,12 @@ impl Cancelled {
     fn conflicted(&self) -> bool {
         self.reasons.iter().any(|(_, r)| r.code() == Some("TransactionConflict"))
     }
+
+    /// The record that holds the key, as the failed condition returned it (`ALL_OLD`).
+    fn idempotency_record(&self) -> Option<Box<IdempotencyRecord>> {
+        let item = self.failed(Role::Idempotency)?.item()?;
+        value_of::<IdempotencyItem>(item).and_then(IdempotencyItem::into_record).ok().map(Box::new)
+    }
 }
 
 type Item = HashMap<String, AttributeValue>;
@@ -195,6 +201,18 @@ fn value_of<T: serde::de::DeserializeOwned>(item: &Item) -> Result<T, StoreError
 
 fn idem_item(record: &IdempotencyRecord) -> Result<Item, StoreError> {
     item_of(&IdempotencyItem::of(record), idem_pk(&record.account_id, &record.key), "IDEM")
+}
+
+/// The track pointer: a copy of the payment item under `TRACK#<trackId>`, rewritten by every
+/// change in the same transaction, so the public tracking route is one `GetItem`.
+///
+/// Why a copy: the route must not reveal or need the payment id, so the track id cannot simply
+/// be the payment key; a track id that maps to the payment key by a keyed MAC would need one
+/// more secret to manage and rotate; a GSI on the track id is eventually consistent (a payer
+/// redirected at once could get a 404) and costs a write per change anyway. The copy costs one
+/// more item per transaction (about 1 write unit) and no read at all.
+fn track_item(p: &Payment) -> Result<Item, StoreError> {
+    item_of(&PaymentItem::of(p), track_pk(p.track_id.as_str()), "TRACK")
 }
 
 fn key(pk: String, sk: &str) -> Item {
@@ -400,10 +418,7 @@ impl Store for DynamoStore {
             Role::ReferenceGuard,
             put(&self.table, pointer(mref_pk(&p.account_id, &p.merchant_reference), "MREF"), not_exists, vec![])?,
         );
-        tx.push(
-            Role::TrackPointer,
-            put(&self.table, pointer(track_pk(p.track_id.as_str()), "TRACK"), not_exists, vec![])?,
-        );
+        tx.push(Role::TrackPointer, put(&self.table, track_item(p)?, not_exists, vec![])?);
         tx.push(
             Role::Event,
             put(
@@ -423,7 +438,9 @@ impl Store for DynamoStore {
         match self.transact(tx.items).await {
             Ok(()) => Ok(()),
             Err(e) => match Cancelled::of(&roles, &e) {
-                Some(c) if c.failed(Role::Idempotency).is_some() => Err(StoreError::IdempotencyKeyTaken),
+                Some(c) if c.failed(Role::Idempotency).is_some() => {
+                    Err(StoreError::IdempotencyKeyTaken(c.idempotency_record()))
+                }
                 Some(c) if c.failed(Role::ReferenceGuard).is_some() => {
                     let existing = match payment_id_in(c.failed(Role::ReferenceGuard).and_then(|r| r.item())) {
                         Some(id) => Some(id),
@@ -449,8 +466,8 @@ impl Store for DynamoStore {
     }
 
     async fn payment_by_track(&self, track_id: &TrackId) -> Result<Option<Payment>, StoreError> {
-        match payment_id_in(self.get(track_pk(track_id.as_str()), "TRACK").await?.as_ref()) {
-            Some(id) => self.query_payment(id.as_str()).await,
+        match self.get(track_pk(track_id.as_str()), "TRACK").await? {
+            Some(item) => value_of::<PaymentItem>(&item)?.into_payment(Vec::new()).map(Some),
             None => Ok(None),
         }
     }
@@ -469,6 +486,8 @@ impl Store for DynamoStore {
                 vec![(":expected", n(transition.expected_version()))],
             )?,
         );
+        // The track pointer's copy changes with the payment, in the same write.
+        tx.push(Role::TrackPointer, put(&self.table, track_item(p)?, None, vec![])?);
         if let Some(op) = &transition.operation {
             tx.push(
                 Role::Operation,
@@ -511,7 +530,7 @@ impl Store for DynamoStore {
             Ok(()) => Ok(()),
             Err(e) => match Cancelled::of(&roles, &e) {
                 Some(c) if c.failed(Role::Idempotency).is_some() && c.failed(Role::Payment).is_none() => {
-                    Err(StoreError::IdempotencyKeyTaken)
+                    Err(StoreError::IdempotencyKeyTaken(c.idempotency_record()))
                 }
                 Some(_) => Err(StoreError::VersionConflict),
                 None => Err(unavailable(aws_sdk_dynamodb::error::DisplayErrorContext(e))),
@@ -558,7 +577,7 @@ impl Store for DynamoStore {
         match request.send().await {
             Ok(_) => Ok(()),
             Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => {
-                Err(StoreError::IdempotencyKeyTaken)
+                Err(StoreError::IdempotencyKeyTaken(None))
             }
             Err(e) => Err(unavailable(aws_sdk_dynamodb::error::DisplayErrorContext(e))),
         }

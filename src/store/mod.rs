@@ -96,9 +96,10 @@ pub enum StoreError {
     /// The account already has a live payment with this merchant reference.
     #[error("merchant reference already in use by payment {0}")]
     DuplicateReference(PaymentId),
-    /// The idempotency key is already taken (by a live record).
+    /// The idempotency key is already taken by a live record: that record, when the store
+    /// could tell without another read (DynamoDB returns it with the cancellation reason).
     #[error("idempotency key already in use")]
-    IdempotencyKeyTaken,
+    IdempotencyKeyTaken(Option<Box<IdempotencyRecord>>),
     /// The payment changed since it was read.
     #[error("the payment changed since it was read")]
     VersionConflict,
@@ -122,7 +123,8 @@ pub trait Store: Send + Sync + 'static {
     /// A payment with its operations, oldest first.
     fn payment(&self, id: &PaymentId) -> impl Future<Output = Result<Option<Payment>, StoreError>> + Send;
 
-    /// The payment a tracking id points to.
+    /// The payment a tracking id points to, as of its last change, without its operations
+    /// (the browser view needs none): one read.
     fn payment_by_track(&self, track_id: &TrackId) -> impl Future<Output = Result<Option<Payment>, StoreError>> + Send;
 
     /// Applies a transition if the stored version is still `transition.expected_version()`,

@@ -169,12 +169,9 @@ impl Store for SqliteStore {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(unavailable)?;
             let p = &record.payment;
             if let Some(idem) = &record.idempotency
-                && !IdempotencyRecord::equals_expected(
-                    live_idempotency(&tx, &idem.account_id, &idem.key, now)?.as_ref(),
-                    None,
-                )
+                && let Some(live) = live_idempotency(&tx, &idem.account_id, &idem.key, now)?
             {
-                return Err(StoreError::IdempotencyKeyTaken);
+                return Err(StoreError::IdempotencyKeyTaken(Some(Box::new(live))));
             }
             let existing: Option<String> = tx
                 .query_row(
@@ -227,7 +224,7 @@ impl Store for SqliteStore {
                 .optional()
                 .map_err(unavailable)?;
             match id {
-                Some(id) => load_payment(conn, &id),
+                Some(id) => Ok(load_payment(conn, &id)?.map(|p| Payment { operations: Vec::new(), ..p })),
                 None => Ok(None),
             }
         })
@@ -276,7 +273,7 @@ impl Store for SqliteStore {
                 let now = transition.event.at;
                 let live = live_idempotency(&tx, &idem.account_id, &idem.key, now)?;
                 if !IdempotencyRecord::may_claim(live.as_ref(), idem) {
-                    return Err(StoreError::IdempotencyKeyTaken);
+                    return Err(StoreError::IdempotencyKeyTaken(live.map(Box::new)));
                 }
                 write_idempotency(&tx, idem)?;
             }
@@ -307,7 +304,7 @@ impl Store for SqliteStore {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(unavailable)?;
             let current = live_idempotency(&tx, &record.account_id, &record.key, now)?;
             if !IdempotencyRecord::equals_expected(current.as_ref(), expected.as_ref()) {
-                return Err(StoreError::IdempotencyKeyTaken);
+                return Err(StoreError::IdempotencyKeyTaken(current.map(Box::new)));
             }
             write_idempotency(&tx, &record)?;
             tx.commit().map_err(unavailable)
