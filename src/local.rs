@@ -15,6 +15,7 @@ use tokio::net::TcpListener;
 
 use crate::http::request::MAX_BODY_BYTES;
 use crate::http::{ApiError, App, handle};
+use crate::service::Provider;
 use crate::sbps::sandbox::{ResetConnection, Sandbox};
 use crate::store::Store;
 
@@ -56,8 +57,8 @@ impl std::error::Error for Dropped {}
 
 /// Serves `app` (and the SBPS sandbox under `/sandbox/sbps/`, if given) on `listener` until
 /// the process ends.
-pub async fn serve<S: Store>(
-    app: Arc<App<S>>,
+pub async fn serve<S: Store, P: Provider>(
+    app: Arc<App<S, P>>,
     sandbox: Option<Arc<Sandbox>>,
     listener: TcpListener,
 ) -> std::io::Result<()> {

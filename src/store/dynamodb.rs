@@ -310,6 +310,120 @@ impl DynamoStore {
         Ok(())
     }
 
+    /// The one transaction that creates a payment (DESIGN §5).
+    fn create_transaction(&self, record: &NewPaymentRecord, now: DateTime<Utc>) -> Result<Transaction, StoreError> {
+        let p = &record.payment;
+        p.check_invariants().map_err(StoreError::Invariant)?;
+        let not_exists = Some("attribute_not_exists(PK)");
+        let pointer = |pk: String, sk: &str| {
+            let mut item = key(pk, sk);
+            item.insert("paymentId".into(), s(p.id.as_str()));
+            item.insert("accountId".into(), s(&p.account_id));
+            item
+        };
+        let mut tx = Transaction::default();
+        tx.push(
+            Role::Payment,
+            put(&self.table, item_of(&PaymentItem::of(p), payment_pk(p.id.as_str()), "PAYMENT")?, not_exists, vec![])?,
+        );
+        tx.push(
+            Role::ReferenceGuard,
+            put(&self.table, pointer(mref_pk(&p.account_id, &p.merchant_reference), "MREF"), not_exists, vec![])?,
+        );
+        tx.push(Role::TrackPointer, put(&self.table, track_item(p)?, not_exists, vec![])?);
+        tx.push(
+            Role::Event,
+            put(
+                &self.table,
+                item_of(&EventItem::of(&record.event), payment_pk(p.id.as_str()), &event_sk(record.event.seq))?,
+                not_exists,
+                vec![],
+            )?,
+        );
+        if let Some(idem) = &record.idempotency {
+            tx.push(
+                Role::Idempotency,
+                put(&self.table, idem_item(idem)?, Some(NOT_LIVE_CONDITION), vec![(":now", n(now.timestamp()))])?,
+            );
+        }
+        Ok(tx)
+    }
+
+    /// The one transaction that commits a transition, conditioned on the payment's version.
+    fn apply_transaction(
+        &self,
+        transition: &Transition,
+        idempotency: Option<&IdempotencyRecord>,
+    ) -> Result<Transaction, StoreError> {
+        let p = &transition.payment;
+        p.check_invariants().map_err(StoreError::Invariant)?;
+        let pk = payment_pk(p.id.as_str());
+        let mut tx = Transaction::default();
+        tx.push(
+            Role::Payment,
+            put(
+                &self.table,
+                item_of(&PaymentItem::of(p), pk.clone(), "PAYMENT")?,
+                Some("version = :expected"),
+                vec![(":expected", n(transition.expected_version()))],
+            )?,
+        );
+        // The track pointer's copy changes with the payment, in the same write.
+        tx.push(Role::TrackPointer, put(&self.table, track_item(p)?, None, vec![])?);
+        if let Some(op) = &transition.operation {
+            tx.push(
+                Role::Operation,
+                put(&self.table, item_of(&OperationItem::of(op), pk.clone(), &format!("OP#{}", op.id))?, None, vec![])?,
+            );
+        }
+        tx.push(
+            Role::Event,
+            put(
+                &self.table,
+                item_of(&EventItem::of(&transition.event), pk.clone(), &event_sk(transition.event.seq))?,
+                Some("attribute_not_exists(PK)"),
+                vec![],
+            )?,
+        );
+        if transition.release_reference {
+            let delete = Delete::builder()
+                .table_name(&self.table)
+                .set_key(Some(key(mref_pk(&p.account_id, &p.merchant_reference), "MREF")))
+                .condition_expression("attribute_not_exists(PK) OR paymentId = :id")
+                .expression_attribute_values(":id", s(p.id.as_str()))
+                .build()
+                .map_err(unavailable)?;
+            tx.push(Role::ReleaseReference, TransactWriteItem::builder().delete(delete).build());
+        }
+        if let Some(idem) = idempotency {
+            let op = idem.operation_id.as_ref().map(|o| s(o.as_str())).unwrap_or(AttributeValue::Null(true));
+            tx.push(
+                Role::Idempotency,
+                put(
+                    &self.table,
+                    idem_item(idem)?,
+                    Some(CLAIM_CONDITION),
+                    vec![(":now", n(transition.event.at.timestamp())), (":op", op)],
+                )?,
+            );
+        }
+        Ok(tx)
+    }
+
+    /// The items a create sends, for a benchmark's floor (the bare SDK call of the same items).
+    pub fn create_items(&self, record: &NewPaymentRecord, now: DateTime<Utc>) -> Result<Vec<TransactWriteItem>, StoreError> {
+        self.create_transaction(record, now).map(|tx| tx.items)
+    }
+
+    /// The items a transition's commit sends, for a benchmark's floor.
+    pub fn apply_items(
+        &self,
+        transition: &Transition,
+        idempotency: Option<&IdempotencyRecord>,
+    ) -> Result<Vec<TransactWriteItem>, StoreError> {
+        self.apply_transaction(transition, idempotency).map(|tx| tx.items)
+    }
+
     async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<(), SdkError<TransactWriteItemsError>> {
         let mut attempt = 0;
         loop {
@@ -401,39 +515,7 @@ fn payment_id_in(item: Option<&Item>) -> Option<PaymentId> {
 impl Store for DynamoStore {
     async fn create_payment(&self, record: &NewPaymentRecord, now: DateTime<Utc>) -> Result<(), StoreError> {
         let p = &record.payment;
-        p.check_invariants().map_err(StoreError::Invariant)?;
-        let not_exists = Some("attribute_not_exists(PK)");
-        let pointer = |pk: String, sk: &str| {
-            let mut item = key(pk, sk);
-            item.insert("paymentId".into(), s(p.id.as_str()));
-            item.insert("accountId".into(), s(&p.account_id));
-            item
-        };
-        let mut tx = Transaction::default();
-        tx.push(
-            Role::Payment,
-            put(&self.table, item_of(&PaymentItem::of(p), payment_pk(p.id.as_str()), "PAYMENT")?, not_exists, vec![])?,
-        );
-        tx.push(
-            Role::ReferenceGuard,
-            put(&self.table, pointer(mref_pk(&p.account_id, &p.merchant_reference), "MREF"), not_exists, vec![])?,
-        );
-        tx.push(Role::TrackPointer, put(&self.table, track_item(p)?, not_exists, vec![])?);
-        tx.push(
-            Role::Event,
-            put(
-                &self.table,
-                item_of(&EventItem::of(&record.event), payment_pk(p.id.as_str()), &event_sk(record.event.seq))?,
-                not_exists,
-                vec![],
-            )?,
-        );
-        if let Some(idem) = &record.idempotency {
-            tx.push(
-                Role::Idempotency,
-                put(&self.table, idem_item(idem)?, Some(NOT_LIVE_CONDITION), vec![(":now", n(now.timestamp()))])?,
-            );
-        }
+        let tx = self.create_transaction(record, now)?;
         let roles = tx.roles.clone();
         match self.transact(tx.items).await {
             Ok(()) => Ok(()),
@@ -473,58 +555,7 @@ impl Store for DynamoStore {
     }
 
     async fn apply(&self, transition: &Transition, idempotency: Option<&IdempotencyRecord>) -> Result<(), StoreError> {
-        let p = &transition.payment;
-        p.check_invariants().map_err(StoreError::Invariant)?;
-        let pk = payment_pk(p.id.as_str());
-        let mut tx = Transaction::default();
-        tx.push(
-            Role::Payment,
-            put(
-                &self.table,
-                item_of(&PaymentItem::of(p), pk.clone(), "PAYMENT")?,
-                Some("version = :expected"),
-                vec![(":expected", n(transition.expected_version()))],
-            )?,
-        );
-        // The track pointer's copy changes with the payment, in the same write.
-        tx.push(Role::TrackPointer, put(&self.table, track_item(p)?, None, vec![])?);
-        if let Some(op) = &transition.operation {
-            tx.push(
-                Role::Operation,
-                put(&self.table, item_of(&OperationItem::of(op), pk.clone(), &format!("OP#{}", op.id))?, None, vec![])?,
-            );
-        }
-        tx.push(
-            Role::Event,
-            put(
-                &self.table,
-                item_of(&EventItem::of(&transition.event), pk.clone(), &event_sk(transition.event.seq))?,
-                Some("attribute_not_exists(PK)"),
-                vec![],
-            )?,
-        );
-        if transition.release_reference {
-            let delete = Delete::builder()
-                .table_name(&self.table)
-                .set_key(Some(key(mref_pk(&p.account_id, &p.merchant_reference), "MREF")))
-                .condition_expression("attribute_not_exists(PK) OR paymentId = :id")
-                .expression_attribute_values(":id", s(p.id.as_str()))
-                .build()
-                .map_err(unavailable)?;
-            tx.push(Role::ReleaseReference, TransactWriteItem::builder().delete(delete).build());
-        }
-        if let Some(idem) = idempotency {
-            let op = idem.operation_id.as_ref().map(|o| s(o.as_str())).unwrap_or(AttributeValue::Null(true));
-            tx.push(
-                Role::Idempotency,
-                put(
-                    &self.table,
-                    idem_item(idem)?,
-                    Some(CLAIM_CONDITION),
-                    vec![(":now", n(transition.event.at.timestamp())), (":op", op)],
-                )?,
-            );
-        }
+        let tx = self.apply_transaction(transition, idempotency)?;
         let roles = tx.roles.clone();
         match self.transact(tx.items).await {
             Ok(()) => Ok(()),

@@ -1,0 +1,485 @@
+//! The gateway's handler cost beside the DynamoDB floor: for create, get, track, notify and
+//! capture, the request through the app (router, auth, service, store adapter, rendering) on
+//! DynamoDB Local, interleaved with the bare SDK calls of the same items (the floor), p50 and
+//! p99 and their ratio; then the local server's throughput at 1, 4 and 16 concurrent clients.
+//! The provider is the scripted one (answers at once), so a capture measures the gateway and
+//! the table, not SBPS.
+//!
+//! Run by `scripts/bench` (which starts DynamoDB Local); the figures are medians over
+//! `BENCH_ROUNDS` rounds of `BENCH_REQUESTS` requests each. With `BENCH_WRITE=1` it rewrites its
+//! section of BENCHMARKS.md and `benches/floor.svg`.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
+use chrono::Utc;
+use kantan::clock::Clock;
+use kantan::config::{Accounts, DEMO_ACCOUNT_ID, DEMO_API_KEY, DEMO_HASH_KEY, Settings, demo_account};
+use kantan::http::{App, handle};
+use kantan::ids::{OperationId, PaymentId, TrackId};
+use kantan::metrics::Metrics;
+use kantan::money::Yen;
+use kantan::payment::{CaptureMode, NewPayment, Outcome, Payment};
+use kantan::sbps::form::encode_shift_jis_form;
+use kantan::sbps::hashcode::Charset;
+use kantan::sbps::result::{RESULT_HASH_ORDER, result_hashcode};
+use kantan::service::{Policy, ScriptedProvider, Service};
+use kantan::store::{DynamoStore, NewPaymentRecord, SqliteStore, Store};
+use lambda_http::{Body, Request};
+
+type Error = Box<dyn std::error::Error + Send + Sync>;
+
+const OPS: [&str; 5] = ["create", "get", "track", "notify", "capture"];
+
+fn env_number(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+fn settings() -> Result<Settings, Error> {
+    Ok(Settings::from_lookup(|name| match name {
+        "PENDING_GRACE_SECONDS" => Some("86400".into()),
+        _ => None,
+    })?)
+}
+
+fn app_on<S: Store>(store: S) -> Result<App<S, ScriptedProvider>, Error> {
+    let settings = settings()?;
+    let accounts = Accounts::new(vec![demo_account(&settings.public_base_url)])?;
+    let policy = Policy::new(settings.sbps_timeout, settings.expiry_grace);
+    let service = Service {
+        store,
+        provider: ScriptedProvider::new(),
+        accounts,
+        clock: Clock::system(),
+        metrics: Metrics::silent(),
+        policy,
+    };
+    Ok(App::new(service, settings))
+}
+
+fn request(method: &str, path: &str, key: Option<&str>, body: Option<(&str, Vec<u8>)>) -> Result<Request, Error> {
+    let mut b = lambda_http::http::Request::builder().method(method).uri(path);
+    b = b.header("authorization", format!("Bearer {DEMO_API_KEY}"));
+    if let Some(k) = key {
+        b = b.header("idempotency-key", k);
+    }
+    let body = match body {
+        Some((content_type, bytes)) => {
+            b = b.header("content-type", content_type);
+            Body::Binary(bytes)
+        }
+        None => Body::Empty,
+    };
+    Ok(b.body(body)?)
+}
+
+fn create_body(reference: &str) -> Vec<u8> {
+    serde_json::json!({
+        "processingAccountId": DEMO_ACCOUNT_ID,
+        "merchantReference": reference,
+        "amount": {"value": 1200, "currency": "jpy"},
+        "paymentMethod": {"type": "au_kantan_kessai", "auKantanKessai": {"returnUrl": "https://merchant.site/complete-payment"}}
+    })
+    .to_string()
+    .into_bytes()
+}
+
+/// A result notification for `id`, signed with the demo hash key, as SBPS posts it.
+fn notification(id: &str) -> Result<Vec<u8>, Error> {
+    let mut fields: BTreeMap<String, String> = RESULT_HASH_ORDER.iter().map(|n| ((*n).to_owned(), String::new())).collect();
+    for (k, v) in [
+        ("pay_method", "auone"),
+        ("merchant_id", "99999"),
+        ("service_id", "000"),
+        ("cust_code", id),
+        ("order_id", id),
+        ("item_id", id),
+        ("amount", "1200"),
+        ("pay_type", "0"),
+        ("service_type", "0"),
+        ("res_pay_method", "auone"),
+        ("res_result", "OK"),
+        ("res_tracking_id", "00000616307348"),
+    ] {
+        fields.insert(k.into(), v.into());
+    }
+    let hash = result_hashcode(&fields, DEMO_HASH_KEY, Charset::Utf8).ok_or("hash")?.to_ascii_uppercase();
+    fields.insert("sps_hashcode".into(), hash);
+    Ok(encode_shift_jis_form(fields.iter().map(|(k, v)| (k.as_str(), v.as_str()))).ok_or("form")?.into_bytes())
+}
+
+/// Timings of one kind of request, in milliseconds.
+#[derive(Default)]
+struct Samples {
+    gateway: Vec<f64>,
+    floor: Vec<f64>,
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = ((p / 100.0) * (sorted.len() as f64 - 1.0)).round() as usize;
+    sorted[rank.min(sorted.len() - 1)]
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(|a, b| a.total_cmp(b));
+    percentile(values, 50.0)
+}
+
+/// (p50, p99) of gateway and floor.
+fn summary(s: &mut Samples) -> [f64; 4] {
+    s.gateway.sort_by(|a, b| a.total_cmp(b));
+    s.floor.sort_by(|a, b| a.total_cmp(b));
+    [percentile(&s.gateway, 50.0), percentile(&s.gateway, 99.0), percentile(&s.floor, 50.0), percentile(&s.floor, 99.0)]
+}
+
+async fn timed<T, F: std::future::Future<Output = Result<T, Error>>>(samples: &mut Vec<f64>, f: F) -> Result<T, Error> {
+    let started = Instant::now();
+    let out = f.await?;
+    samples.push(started.elapsed().as_secs_f64() * 1000.0);
+    Ok(out)
+}
+
+async fn expect(app: &App<DynamoStore, ScriptedProvider>, req: Request, status: u16) -> Result<String, Error> {
+    let response = handle(app, req, None).await;
+    let text = String::from_utf8_lossy(response.body().as_ref()).into_owned();
+    if response.status().as_u16() != status {
+        return Err(format!("expected {status}, got {}: {text}", response.status()).into());
+    }
+    Ok(text)
+}
+
+async fn transact(client: &Client, items: Vec<TransactWriteItem>) -> Result<(), Error> {
+    client.transact_write_items().set_transact_items(Some(items)).send().await?;
+    Ok(())
+}
+
+async fn query_payment(client: &Client, table: &str, id: &str) -> Result<(), Error> {
+    let out = client
+        .query()
+        .table_name(table)
+        .consistent_read(true)
+        .key_condition_expression("PK = :pk AND SK >= :sk")
+        .expression_attribute_values(":pk", AttributeValue::S(format!("PAYMENT#{id}")))
+        .expression_attribute_values(":sk", AttributeValue::S("OP#".into()))
+        .send()
+        .await?;
+    if out.items().is_empty() {
+        return Err("the floor's payment is missing".into());
+    }
+    Ok(())
+}
+
+/// A payment built and created the way the gateway would, for the floor.
+fn floor_record(store: &DynamoStore, reference: &str) -> Result<(NewPaymentRecord, Vec<TransactWriteItem>), Error> {
+    let now = Utc::now();
+    let (payment, event) = Payment::create(
+        NewPayment {
+            id: PaymentId::generate(),
+            account_id: DEMO_ACCOUNT_ID.into(),
+            merchant_reference: reference.into(),
+            track_id: TrackId::generate(),
+            amount: Yen::new(1200)?,
+            return_url: "https://merchant.site/complete-payment".into(),
+            capture_mode: CaptureMode::Manual,
+            limit_second: 600,
+            expiry_grace: chrono::Duration::days(1),
+        },
+        now,
+    );
+    let key = kantan::service::IdempotencyKey::new(DEMO_ACCOUNT_ID, format!("f-{reference}"), "POST", "/v1/payments", &create_body(reference));
+    // A stored answer the size of the gateway's.
+    let answer = kantan::store::StoredResponse { status: 201, body: "x".repeat(1900) };
+    let record = NewPaymentRecord { idempotency: Some(key.completed(answer, &payment.id, None, now)), payment, event };
+    let items = store.create_items(&record, now)?;
+    Ok((record, items))
+}
+
+/// One round: `n` of each kind of request, gateway and floor interleaved.
+async fn round(
+    app: &App<DynamoStore, ScriptedProvider>,
+    client: &Client,
+    table: &str,
+    n: usize,
+    tag: &str,
+) -> Result<BTreeMap<&'static str, Samples>, Error> {
+    let store = &app.service.store;
+    let mut samples: BTreeMap<&'static str, Samples> = OPS.iter().map(|op| (*op, Samples::default())).collect();
+    let mut gateway_ids = Vec::with_capacity(n);
+    let mut floor_payments = Vec::with_capacity(n);
+
+    for i in 0..n {
+        let reference = format!("g-{tag}-{i}");
+        let req = request("POST", "/v1/payments", Some(&reference), Some(("application/json", create_body(&reference))))?;
+        let (record, items) = floor_record(store, &format!("f-{tag}-{i}"))?;
+        let s = samples.get_mut("create").ok_or("create")?;
+        let gateway = timed(&mut s.gateway, expect(app, req, 201)).await?;
+        timed(&mut s.floor, transact(client, items)).await?;
+        let created: serde_json::Value = serde_json::from_str(&gateway)?;
+        let id = created["id"].as_str().ok_or("id")?.to_owned();
+        let track = created["trackingUrl"].as_str().ok_or("trackingUrl")?.to_owned();
+        gateway_ids.push((id, track));
+        floor_payments.push(record.payment);
+    }
+    for i in 0..n {
+        let (id, track) = &gateway_ids[i];
+        let floor = &floor_payments[i];
+        let s = samples.get_mut("get").ok_or("get")?;
+        timed(&mut s.gateway, expect(app, request("GET", &format!("/v1/payments/{id}"), None, None)?, 200)).await?;
+        timed(&mut s.floor, query_payment(client, table, floor.id.as_str())).await?;
+        let s = samples.get_mut("track").ok_or("track")?;
+        timed(&mut s.gateway, expect(app, request("GET", track, None, None)?, 200)).await?;
+        let key = [
+            ("PK".to_owned(), AttributeValue::S(format!("TRACK#{}", floor.track_id))),
+            ("SK".to_owned(), AttributeValue::S("TRACK".into())),
+        ];
+        timed(&mut s.floor, async {
+            let out = client.get_item().table_name(table).consistent_read(true).set_key(Some(key.into())).send().await?;
+            out.item().ok_or("the floor's track item is missing")?;
+            Ok(())
+        })
+        .await?;
+    }
+    let mut authorized = Vec::with_capacity(n);
+    for i in 0..n {
+        let (id, _) = &gateway_ids[i];
+        let floor = &floor_payments[i];
+        let body = notification(id)?;
+        let req = request("POST", "/v1/notifications/sbps", None, Some(("application/x-www-form-urlencoded", body)))?;
+        let authorize = floor.authorize("00000616307348".into(), None, OperationId::generate(), Utc::now())?;
+        let items = store.apply_items(&authorize, None)?;
+        let s = samples.get_mut("notify").ok_or("notify")?;
+        let answer = timed(&mut s.gateway, expect(app, req, 200)).await?;
+        if answer != "OK," {
+            return Err(format!("notification answered {answer}").into());
+        }
+        timed(&mut s.floor, async {
+            query_payment(client, table, floor.id.as_str()).await?;
+            transact(client, items).await
+        })
+        .await?;
+        authorized.push(authorize.payment);
+    }
+    for i in 0..n {
+        let (id, _) = &gateway_ids[i];
+        let floor = &authorized[i];
+        let now = Utc::now();
+        let ahead = floor.begin_capture(OperationId::generate(), None, now)?;
+        let op = ahead.operation.clone().ok_or("operation")?;
+        let settled = ahead.payment.settle(&op.id, Outcome::Succeeded, now)?;
+        let (ahead_items, settle_items) = (store.apply_items(&ahead, None)?, store.apply_items(&settled, None)?);
+        let req = request("POST", &format!("/v1/payments/{id}/captures"), None, None)?;
+        let s = samples.get_mut("capture").ok_or("capture")?;
+        timed(&mut s.gateway, expect(app, req, 201)).await?;
+        timed(&mut s.floor, async {
+            query_payment(client, table, floor.id.as_str()).await?;
+            transact(client, ahead_items).await?;
+            transact(client, settle_items).await
+        })
+        .await?;
+    }
+    Ok(samples)
+}
+
+/// Requests per second of the local server (embedded store) with `clients` concurrent
+/// clients, each creating a payment and reading it back, for `seconds`.
+async fn throughput(clients: usize, seconds: f64) -> Result<f64, Error> {
+    let dir = std::env::temp_dir().join(format!("kantan-bench-{}", PaymentId::generate()));
+    let store = SqliteStore::open(&dir.join("local.sqlite"))?;
+    let app = Arc::new(app_on(store)?);
+    let listener = kantan::local::bind(0).await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let server = tokio::spawn(kantan::local::serve(app, None, listener));
+    let http = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs_f64(seconds);
+    let mut tasks = Vec::new();
+    for c in 0..clients {
+        let (http, base) = (http.clone(), base.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut done = 0u64;
+            let mut i = 0;
+            while Instant::now() < deadline {
+                let reference = format!("t-{c}-{i}");
+                i += 1;
+                let created = http
+                    .post(format!("{base}/v1/payments"))
+                    .bearer_auth(DEMO_API_KEY)
+                    .header("content-type", "application/json")
+                    .body(create_body(&reference))
+                    .send()
+                    .await?;
+                if created.status() != 201 {
+                    return Err::<u64, Error>(format!("create answered {}", created.status()).into());
+                }
+                let id = created.json::<serde_json::Value>().await?["id"].as_str().unwrap_or_default().to_owned();
+                let read = http.get(format!("{base}/v1/payments/{id}")).bearer_auth(DEMO_API_KEY).send().await?;
+                if read.status() != 200 {
+                    return Err(format!("get answered {}", read.status()).into());
+                }
+                done += 2;
+            }
+            Ok(done)
+        }));
+    }
+    let started = Instant::now();
+    let mut total = 0;
+    for t in tasks {
+        total += t.await??;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    server.abort();
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(total as f64 / elapsed)
+}
+
+/// A grouped bar chart of p50 (bars) and p99 (ticks), gateway against floor, in SVG.
+fn chart(rows: &[(&str, [f64; 4])]) -> String {
+    let (width, height, left, bottom, top) = (720.0, 360.0, 60.0, 40.0, 40.0);
+    let max = rows.iter().flat_map(|(_, v)| [v[1], v[3]]).fold(0.0f64, f64::max).max(1.0) * 1.1;
+    let plot_h = height - bottom - top;
+    let y = |ms: f64| top + plot_h - ms / max * plot_h;
+    let group = (width - left - 20.0) / rows.len() as f64;
+    let mut svg = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" font-family=\"sans-serif\" font-size=\"12\">\
+         <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\
+         <text x=\"{left}\" y=\"20\" font-size=\"14\">Gateway vs DynamoDB floor (DynamoDB Local): p50 bars, p99 ticks, ms</text>"
+    );
+    for t in 0..=4 {
+        let ms = max * f64::from(t) / 4.0;
+        svg += &format!(
+            "<line x1=\"{left}\" x2=\"{}\" y1=\"{y:.1}\" y2=\"{y:.1}\" stroke=\"#ddd\"/><text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{ms:.1}</text>",
+            width - 20.0,
+            left - 6.0,
+            y(ms) + 4.0,
+            y = y(ms)
+        );
+    }
+    for (i, (name, v)) in rows.iter().enumerate() {
+        let x0 = left + group * i as f64 + group * 0.15;
+        let bar = group * 0.3;
+        for (j, (p50, p99, color)) in [(v[0], v[1], "#d9480f"), (v[2], v[3], "#1c7ed6")].into_iter().enumerate() {
+            let x = x0 + bar * j as f64;
+            svg += &format!(
+                "<rect x=\"{x:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"{color}\"/>\
+                 <line x1=\"{x:.1}\" x2=\"{:.1}\" y1=\"{:.1}\" y2=\"{:.1}\" stroke=\"black\" stroke-width=\"2\"/>",
+                y(p50),
+                bar - 4.0,
+                y(0.0) - y(p50),
+                x + bar - 4.0,
+                y(p99),
+                y(p99)
+            );
+        }
+        svg += &format!("<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{name}</text>", x0 + bar, height - bottom + 16.0);
+    }
+    svg += &format!(
+        "<rect x=\"{}\" y=\"30\" width=\"10\" height=\"10\" fill=\"#d9480f\"/><text x=\"{}\" y=\"39\">gateway</text>\
+         <rect x=\"{}\" y=\"30\" width=\"10\" height=\"10\" fill=\"#1c7ed6\"/><text x=\"{}\" y=\"39\">floor (bare SDK calls)</text></svg>\n",
+        width - 260.0,
+        width - 245.0,
+        width - 180.0,
+        width - 165.0
+    );
+    svg
+}
+
+fn write_section(section: &str) -> Result<(), Error> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("BENCHMARKS.md");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|_| "# Benchmarks\n".into());
+    let (begin, end) = ("<!-- floor:begin -->", "<!-- floor:end -->");
+    let block = format!("{begin}\n{section}{end}");
+    let text = match (text.find(begin), text.find(end)) {
+        (Some(a), Some(b)) if b > a => format!("{}{block}{}", &text[..a], &text[b + end.len()..]),
+        _ => format!("{}\n{block}\n", text.trim_end()),
+    };
+    std::fs::write(path, text)?;
+    Ok(())
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> Result<(), Error> {
+    let requests = env_number("BENCH_REQUESTS", 450);
+    let rounds = env_number("BENCH_ROUNDS", 3).max(1);
+    let seconds = env_number("BENCH_SECONDS", 5) as f64;
+    let write = std::env::var("BENCH_WRITE").is_ok_and(|v| v == "1");
+    let aws = kantan::app::sdk_config().await;
+    let table = format!("bench-{}", PaymentId::generate());
+    let store = kantan::app::dynamo_store(&table, &aws).await?;
+    let client = store.client().clone();
+    let app = app_on(store)?;
+
+    // Warm both paths (connections, table) before measuring.
+    round(&app, &client, &table, 20, "warm").await?;
+    let mut per_round: BTreeMap<&str, Vec<[f64; 4]>> = BTreeMap::new();
+    for r in 0..rounds {
+        let samples = round(&app, &client, &table, requests, &format!("r{r}")).await?;
+        for (op, mut s) in samples {
+            per_round.entry(op).or_default().push(summary(&mut s));
+        }
+        eprintln!("round {} of {rounds} done", r + 1);
+    }
+    let mut rows = Vec::new();
+    for op in OPS {
+        let runs = per_round.get(op).ok_or("missing op")?;
+        let mut figure = [0.0; 4];
+        for (k, slot) in figure.iter_mut().enumerate() {
+            let mut values: Vec<f64> = runs.iter().map(|v| v[k]).collect();
+            *slot = median(&mut values);
+        }
+        rows.push((op, figure));
+    }
+    let mut throughputs = Vec::new();
+    for clients in [1, 4, 16] {
+        throughputs.push((clients, throughput(clients, seconds).await?));
+    }
+
+    let goal = |op: &str| match op {
+        "create" | "notify" => 1.15,
+        _ => 1.3,
+    };
+    let mut md = format!(
+        "## Handler cost beside the DynamoDB floor\n\n\
+         `scripts/bench` ({rounds} rounds x {requests} requests of each kind, interleaved with the floor; \
+         figures are the medians of the rounds' percentiles), on DynamoDB Local with an HTTP keep-alive SDK client, \
+         {} cores, debug assertions off (`cargo bench`). Gateway = the request through `kantan::http::handle` \
+         (router, auth, service, adapter, rendering; scripted provider, so a capture measures no SBPS time). \
+         Floor = the bare SDK calls of the same items: create 1 `TransactWriteItems`; get 1 `Query`; track 1 `GetItem`; \
+         notify 1 `Query` + 1 `TransactWriteItems`; capture 1 `Query` + 2 `TransactWriteItems`. \
+         Goals: create and notify p50 <= 1.15x, reads p50 <= 1.3x, p99 <= 1.5x.\n\n\
+         | request | gateway p50 (ms) | floor p50 (ms) | p50 ratio (goal) | gateway p99 (ms) | floor p99 (ms) | p99 ratio (goal 1.5) |\n\
+         |---|---:|---:|---:|---:|---:|---:|\n",
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)
+    );
+    for (op, v) in &rows {
+        md += &format!(
+            "| {op} | {:.2} | {:.2} | {:.2}x ({:.2}) | {:.2} | {:.2} | {:.2}x |\n",
+            v[0],
+            v[2],
+            v[0] / v[2],
+            goal(op),
+            v[1],
+            v[3],
+            v[1] / v[3]
+        );
+    }
+    md += "\n![gateway against floor](benches/floor.svg)\n\n";
+    md += &format!(
+        "Local server throughput (`local` on the embedded store, scripted provider; each client creates a payment \
+         and reads it back, {seconds:.0} s per run, keep-alive):\n\n| concurrent clients | requests per second |\n|---:|---:|\n"
+    );
+    for (clients, rps) in &throughputs {
+        md += &format!("| {clients} | {rps:.0} |\n");
+    }
+    print!("{md}");
+    if write {
+        write_section(&md)?;
+        std::fs::write(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/floor.svg"), chart(&rows))?;
+        eprintln!("wrote BENCHMARKS.md and benches/floor.svg");
+    }
+    Ok(())
+}
