@@ -200,6 +200,71 @@ fn floor_record(store: &DynamoStore, reference: &str) -> Result<(NewPaymentRecor
     Ok((record, items))
 }
 
+/// DynamoDB's size of an item: attribute names and values (UTF-8 bytes; numbers about one byte
+/// per two digits; maps and lists 3 bytes each plus their contents).
+fn attribute_size(value: &AttributeValue) -> usize {
+    match value {
+        AttributeValue::S(s) => s.len(),
+        AttributeValue::N(n) => n.len().div_ceil(2) + 1,
+        AttributeValue::Bool(_) | AttributeValue::Null(_) => 1,
+        AttributeValue::M(m) => 3 + m.iter().map(|(k, v)| k.len() + attribute_size(v) + 1).sum::<usize>(),
+        AttributeValue::L(l) => 3 + l.iter().map(|v| attribute_size(v) + 1).sum::<usize>(),
+        _ => 0,
+    }
+}
+
+fn item_size(item: &std::collections::HashMap<String, AttributeValue>) -> usize {
+    item.iter().map(|(k, v)| k.len() + attribute_size(v)).sum()
+}
+
+/// Write request units of a transaction: 2 per started KB of every item written.
+fn transaction_wru(items: &[TransactWriteItem]) -> (usize, Vec<usize>) {
+    let sizes: Vec<usize> = items
+        .iter()
+        .map(|i| {
+            i.put().map(|p| item_size(p.item())).or_else(|| i.delete().map(|d| item_size(d.key()))).unwrap_or(0)
+        })
+        .collect();
+    (sizes.iter().map(|s| 2 * s.div_ceil(1024).max(1)).sum(), sizes)
+}
+
+/// The units and sizes of one payment's lifecycle (create with a key, approve, capture with a
+/// key, one read), from the very items the store writes.
+fn lifecycle(store: &DynamoStore) -> Result<(usize, usize, Vec<(String, Vec<usize>)>), Error> {
+    let (record, create) = floor_record(store, "cost")?;
+    let now = Utc::now();
+    let authorize = record.payment.authorize("00000616307348".into(), None, OperationId::generate(), now)?;
+    let ahead = authorize.payment.begin_capture(OperationId::generate(), None, now)?;
+    let op = ahead.operation.clone().ok_or("operation")?;
+    let key = kantan::service::IdempotencyKey::new(DEMO_ACCOUNT_ID, "cap".into(), "POST", "/v1/payments/x/captures", b"");
+    let claim = key.in_progress(&record.payment.id, &op.id, now, now);
+    let settled = ahead.payment.settle(&op.id, Outcome::Succeeded, now)?;
+    let done = key.completed(
+        kantan::store::StoredResponse { status: 201, body: "x".repeat(300) },
+        &record.payment.id,
+        Some(&op.id),
+        now,
+    );
+    let writes = [
+        ("create", create),
+        ("notify (authorize)", store.apply_items(&authorize, None)?),
+        ("capture write-ahead", store.apply_items(&ahead, Some(&claim))?),
+        ("capture settle", store.apply_items(&settled, Some(&done))?),
+    ];
+    let mut wru = 0;
+    let mut sizes = Vec::new();
+    for (name, items) in writes {
+        let (units, item_sizes) = transaction_wru(&items);
+        wru += units;
+        sizes.push((name.to_owned(), item_sizes));
+    }
+    // Strongly consistent reads: 1 unit per started 4 KB a Query returns (the payment and its
+    // operations): the notification's read, the capture's read, one GET. Track is not counted.
+    let payment_kb = sizes[0].1.first().copied().unwrap_or(0) + 400;
+    let rru = 3 * payment_kb.div_ceil(4096).max(1);
+    Ok((wru, rru, sizes))
+}
+
 /// One round: `n` of each kind of request, gateway and floor interleaved.
 async fn round(
     app: &App<DynamoStore, ScriptedProvider>,
@@ -475,6 +540,43 @@ async fn main() -> Result<(), Error> {
     for (clients, rps) in &throughputs {
         md += &format!("| {clients} | {rps:.0} |\n");
     }
+    let (wru, rru, sizes) = lifecycle(&app.service.store)?;
+    let p50 = |op: &str| rows.iter().find(|(o, _)| *o == op).map(|(_, v)| v[0]).unwrap_or(0.0);
+    // Billed Lambda time per request: the measured handler p50 rounded up to the next ms (the
+    // handler waits on DynamoDB; at 128 MB the CPU share is small, so this is a floor).
+    let lambda_ms: f64 = ["create", "notify", "capture", "get"].iter().map(|op| p50(op).ceil().max(1.0)).sum();
+    let (wru_price, rru_price, gb_s_price, lambda_req_price, api_price) = (0.625, 0.125, 0.000_013_333_4, 0.20, 1.00);
+    let per_million = |x: f64| x * 1e6;
+    let dynamo = wru as f64 * wru_price + rru as f64 * rru_price;
+    let lambda = per_million(lambda_ms / 1000.0 * 0.125 * gb_s_price) + 4.0 * lambda_req_price;
+    let api = 4.0 * api_price;
+    md += &format!(
+        "\n## Cost and capacity of a payment, from the measured items and times\n\n\
+         One lifecycle: create (with a key), SBPS's notification, capture (with a key), one `GET`: 4 API requests, \
+         4 Lambda invocations, 4 transactions and 3 strongly consistent reads (round trips measured by the \
+         round-trip test: 1 + 2 + 3 + 1). Item sizes below are the bytes of the items the store writes \
+         (DynamoDB's size rule), each transaction costing 2 write units per started KB of each item.\n\n\
+         | write | item sizes (bytes) |\n|---|---|\n"
+    );
+    for (name, item_sizes) in &sizes {
+        md += &format!("| {name} | {} |\n", item_sizes.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "));
+    }
+    md += &format!(
+        "\nPer payment: {wru} write request units, {rru} read request units; billed Lambda time {lambda_ms:.0} ms \
+         (the measured p50s above rounded up, 128 MB, arm64).\n\n\
+         | one million payments (us-east-1 on-demand list prices: DynamoDB $0.625 per million write units and \
+         $0.125 per million read units, Lambda arm64 $0.0000133334 per GB-second and $0.20 per million requests, \
+         HTTP API $1.00 per million requests) | USD |\n|---|---:|\n\
+         | DynamoDB | {dynamo:.2} |\n| Lambda | {lambda:.2} |\n| API Gateway | {api:.2} |\n| total | {:.2} |\n\n\
+         Hottest keys at 1,000 payments per second for one account: every key is per payment, per order \
+         reference or per idempotency key, so each takes a handful of writes in a payment's life (the payment's \
+         partition: 4 transactions; its `TRACK#` and `MREF#` items: 1 to 4), never near a partition's 1,000 \
+         writes per second. The busiest designed keys are the sweeper's due buckets (DESIGN §5, with the \
+         webhooks issue): one item per create and per write-ahead, spread over 8 shards per minute, so about \
+         1,000 / 8 = 125 writes per second per key at that rate (250 with every payment captured). The one \
+         account-wide key is the listing index's, which DESIGN shards for the same reason.\n",
+        dynamo + lambda + api
+    );
     print!("{md}");
     if write {
         write_section(&md)?;
