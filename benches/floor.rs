@@ -89,7 +89,8 @@ fn create_body(reference: &str) -> Vec<u8> {
 
 /// A result notification for `id`, signed with the demo hash key, as SBPS posts it.
 fn notification(id: &str) -> Result<Vec<u8>, Error> {
-    let mut fields: BTreeMap<String, String> = RESULT_HASH_ORDER.iter().map(|n| ((*n).to_owned(), String::new())).collect();
+    let mut fields: BTreeMap<String, String> =
+        RESULT_HASH_ORDER.iter().map(|n| ((*n).to_owned(), String::new())).collect();
     for (k, v) in [
         ("pay_method", "auone"),
         ("merchant_id", "99999"),
@@ -192,7 +193,13 @@ fn floor_record(store: &DynamoStore, reference: &str) -> Result<(NewPaymentRecor
         },
         now,
     );
-    let key = kantan::service::IdempotencyKey::new(DEMO_ACCOUNT_ID, format!("f-{reference}"), "POST", "/v1/payments", &create_body(reference));
+    let key = kantan::service::IdempotencyKey::new(
+        DEMO_ACCOUNT_ID,
+        format!("f-{reference}"),
+        "POST",
+        "/v1/payments",
+        &create_body(reference),
+    );
     // A stored answer the size of the gateway's.
     let answer = kantan::store::StoredResponse { status: 201, body: "x".repeat(1900) };
     let record = NewPaymentRecord { idempotency: Some(key.completed(answer, &payment.id, None, now)), payment, event };
@@ -221,22 +228,24 @@ fn item_size(item: &std::collections::HashMap<String, AttributeValue>) -> usize 
 fn transaction_wru(items: &[TransactWriteItem]) -> (usize, Vec<usize>) {
     let sizes: Vec<usize> = items
         .iter()
-        .map(|i| {
-            i.put().map(|p| item_size(p.item())).or_else(|| i.delete().map(|d| item_size(d.key()))).unwrap_or(0)
-        })
+        .map(|i| i.put().map(|p| item_size(p.item())).or_else(|| i.delete().map(|d| item_size(d.key()))).unwrap_or(0))
         .collect();
     (sizes.iter().map(|s| 2 * s.div_ceil(1024).max(1)).sum(), sizes)
 }
 
+/// Write units, read units, and the item sizes of each write.
+type Lifecycle = (usize, usize, Vec<(String, Vec<usize>)>);
+
 /// The units and sizes of one payment's lifecycle (create with a key, approve, capture with a
 /// key, one read), from the very items the store writes.
-fn lifecycle(store: &DynamoStore) -> Result<(usize, usize, Vec<(String, Vec<usize>)>), Error> {
+fn lifecycle(store: &DynamoStore) -> Result<Lifecycle, Error> {
     let (record, create) = floor_record(store, "cost")?;
     let now = Utc::now();
     let authorize = record.payment.authorize("00000616307348".into(), None, OperationId::generate(), now)?;
     let ahead = authorize.payment.begin_capture(OperationId::generate(), None, now)?;
     let op = ahead.operation.clone().ok_or("operation")?;
-    let key = kantan::service::IdempotencyKey::new(DEMO_ACCOUNT_ID, "cap".into(), "POST", "/v1/payments/x/captures", b"");
+    let key =
+        kantan::service::IdempotencyKey::new(DEMO_ACCOUNT_ID, "cap".into(), "POST", "/v1/payments/x/captures", b"");
     let claim = key.in_progress(&record.payment.id, &op.id, now, now);
     let settled = ahead.payment.settle(&op.id, Outcome::Succeeded, now)?;
     let done = key.completed(
@@ -280,7 +289,8 @@ async fn round(
 
     for i in 0..n {
         let reference = format!("g-{tag}-{i}");
-        let req = request("POST", "/v1/payments", Some(&reference), Some(("application/json", create_body(&reference))))?;
+        let req =
+            request("POST", "/v1/payments", Some(&reference), Some(("application/json", create_body(&reference))))?;
         let (record, items) = floor_record(store, &format!("f-{tag}-{i}"))?;
         let s = samples.get_mut("create").ok_or("create")?;
         let gateway = timed(&mut s.gateway, expect(app, req, 201)).await?;
@@ -304,7 +314,8 @@ async fn round(
             ("SK".to_owned(), AttributeValue::S("TRACK".into())),
         ];
         timed(&mut s.floor, async {
-            let out = client.get_item().table_name(table).consistent_read(true).set_key(Some(key.into())).send().await?;
+            let out =
+                client.get_item().table_name(table).consistent_read(true).set_key(Some(key.into())).send().await?;
             out.item().ok_or("the floor's track item is missing")?;
             Ok(())
         })
@@ -440,7 +451,11 @@ fn chart(rows: &[(&str, [f64; 4])]) -> String {
                 y(p99)
             );
         }
-        svg += &format!("<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{name}</text>", x0 + bar, height - bottom + 16.0);
+        svg += &format!(
+            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{name}</text>",
+            x0 + bar,
+            height - bottom + 16.0
+        );
     }
     svg += &format!(
         "<rect x=\"{}\" y=\"30\" width=\"10\" height=\"10\" fill=\"#d9480f\"/><text x=\"{}\" y=\"39\">gateway</text>\
@@ -550,13 +565,13 @@ async fn main() -> Result<(), Error> {
     let dynamo = wru as f64 * wru_price + rru as f64 * rru_price;
     let lambda = per_million(lambda_ms / 1000.0 * 0.125 * gb_s_price) + 4.0 * lambda_req_price;
     let api = 4.0 * api_price;
-    md += &format!(
+    md.push_str(
         "\n## Cost and capacity of a payment, from the measured items and times\n\n\
          One lifecycle: create (with a key), SBPS's notification, capture (with a key), one `GET`: 4 API requests, \
          4 Lambda invocations, 4 transactions and 3 strongly consistent reads (round trips measured by the \
          round-trip test: 1 + 2 + 3 + 1). Item sizes below are the bytes of the items the store writes \
          (DynamoDB's size rule), each transaction costing 2 write units per started KB of each item.\n\n\
-         | write | item sizes (bytes) |\n|---|---|\n"
+         | write | item sizes (bytes) |\n|---|---|\n",
     );
     for (name, item_sizes) in &sizes {
         md += &format!("| {name} | {} |\n", item_sizes.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "));

@@ -6,10 +6,13 @@ A function starts, builds its clients, then asks the Lambda runtime API for work
 start -> first `next` (init), and handing over an event -> the function's response (first
 invocation), for every release binary under target/lambda/, and writes BENCHMARKS.md.
 
+The functions are the deployed build (no embedded store): they run on DynamoDB, here DynamoDB
+Local at $DYNAMODB_ENDPOINT (scripts/bench starts it; this script creates the table).
+
 Usage: cargo lambda build --release --x86-64 --bin create --bin track --bin capture \
          --bin cancel --bin refund --bin notify
        cargo lambda build --release --x86-64 --example hello_lambda
-       python3 benches/startup.py [runs]
+       DYNAMODB_ENDPOINT=http://127.0.0.1:8000 python3 benches/startup.py [runs]
 """
 import http.server, json, os, pathlib, platform, statistics, subprocess, sys, tempfile, threading, time
 
@@ -71,6 +74,27 @@ class QuietServer(http.server.ThreadingHTTPServer):
         pass  # the killed function drops its held `next` request: expected
 
 
+TABLE = "startup-bench"
+
+
+def create_table(endpoint):
+    """Creates the table through DynamoDB Local's JSON API (it checks no signature)."""
+    import urllib.request, urllib.error
+    body = json.dumps({
+        "TableName": TABLE, "BillingMode": "PAY_PER_REQUEST",
+        "AttributeDefinitions": [{"AttributeName": "PK", "AttributeType": "S"}, {"AttributeName": "SK", "AttributeType": "S"}],
+        "KeySchema": [{"AttributeName": "PK", "KeyType": "HASH"}, {"AttributeName": "SK", "KeyType": "RANGE"}],
+    }).encode()
+    req = urllib.request.Request(endpoint, data=body, headers={
+        "Content-Type": "application/x-amz-json-1.0", "X-Amz-Target": "DynamoDB_20120810.CreateTable",
+        "Authorization": "AWS4-HMAC-SHA256 Credential=local/20260101/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=0"})
+    try:
+        urllib.request.urlopen(req, timeout=10).read()
+    except urllib.error.HTTPError as e:
+        if b"ResourceInUseException" not in e.read():
+            raise
+
+
 def memory(pid, field):
     """A /proc/<pid>/status figure in MB (VmRSS: now; VmHWM: the peak)."""
     try:
@@ -109,10 +133,15 @@ def measure(binary, event, env, events=1):
 
 def main():
     rows = []
+    endpoint = os.environ.get("DYNAMODB_ENDPOINT")
+    if not endpoint:
+        sys.exit("set DYNAMODB_ENDPOINT to a DynamoDB Local (scripts/bench starts one)")
+    create_table(endpoint)
     with tempfile.TemporaryDirectory() as tmp:
         env = {"PATH": os.environ.get("PATH", ""), "AWS_LAMBDA_FUNCTION_NAME": "bench", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256",
                "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST", "AWS_LAMBDA_LOG_STREAM_NAME": "bench", "AWS_LAMBDA_LOG_GROUP_NAME": "bench",
-               "KANTAN_DB_PATH": f"{tmp}/bench.sqlite", "RUST_LOG": "warn",
+               "TABLE_NAME": TABLE, "AWS_ENDPOINT_URL_DYNAMODB": endpoint, "AWS_REGION": "us-east-1",
+               "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "RUST_LOG": "warn",
                # A Lambda function refuses to start without an accounts source.
                "ACCOUNTS_JSON": subprocess.run([str(ROOT / "scripts/demo-accounts")], capture_output=True, text=True,
                                                check=True).stdout}
@@ -132,9 +161,10 @@ def main():
         f"Measured on {platform.machine()}, {os.cpu_count()} cores, {RUNS} cold starts per binary, by",
         "`python3 benches/startup.py` after `cargo lambda build --release --x86-64 --bin create --bin track "
         "--bin capture --bin cancel --bin refund --bin notify` and `cargo lambda build --release --x86-64 --example hello_lambda`.",
-        "Init = process start until the first `GET /runtime/invocation/next` (clients built, accounts",
-        "read, embedded store opened); first invocation = event handed over until the response is posted",
-        "(the event of `events/` named in the table; the embedded SQLite store). Release profile: opt-level",
+        "Init = process start until the first `GET /runtime/invocation/next` (settings and accounts read,",
+        "the AWS SDK configured and its DynamoDB client built, the SBPS client built where the function calls",
+        "SBPS); first invocation = event handed over until the response is posted (the event of `events/`",
+        "named in the table, on DynamoDB Local; the deployed build, without the embedded store). Release profile: opt-level",
         "\"z\", LTO, one codegen unit, panic abort, strip; `AWS_LC_SYS_NO_JITTER_ENTROPY=1`. Memory: RSS once",
         f"initialised, and the peak RSS after {LOAD_EVENTS} events handed to one warm process. Goals: init <= 1.5x",
         "hello-world, size <= 8 MB, memory <= 32 MB.", "",

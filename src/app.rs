@@ -12,7 +12,7 @@ use crate::http::{App, Function, handle};
 use crate::metrics::Metrics;
 use crate::sbps::api::SbpsClient;
 use crate::service::{Policy, Service};
-use crate::store::{DynamoStore, SqliteStore, Store};
+use crate::store::{DynamoStore, Store};
 
 pub type Error = Box<dyn std::error::Error + Send + Sync>;
 
@@ -103,8 +103,8 @@ pub fn require_accounts_source(settings: &Settings) -> Result<(), Error> {
     Ok(())
 }
 
-/// The DynamoDB store of `table`; against a local endpoint (DynamoDB Local) the table is
-/// created if it is missing.
+/// The DynamoDB store of `table` for `local` and tools; against a local endpoint (DynamoDB
+/// Local) the table is created if it is missing.
 pub async fn dynamo_store(table: &str, aws: &aws_config::SdkConfig) -> Result<DynamoStore, Error> {
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(aws), table);
     if std::env::var_os("AWS_ENDPOINT_URL_DYNAMODB").is_some() {
@@ -119,12 +119,21 @@ pub async fn run_lambda(functions: &'static [Function]) -> Result<(), Error> {
     let settings = Settings::from_env()?;
     require_accounts_source(&settings)?;
     match settings.store.clone() {
+        #[cfg(feature = "embedded")]
         StoreConfig::Sqlite { path } => {
-            serve_lambda(build_app(settings, SqliteStore::open(&path)?, None).await?, functions).await
+            let store = crate::store::SqliteStore::open(&path)?;
+            serve_lambda(build_app(settings, store, None).await?, functions).await
+        }
+        #[cfg(not(feature = "embedded"))]
+        StoreConfig::Sqlite { .. } => {
+            let why = "no TABLE_NAME, and this build has no embedded store (cargo feature `embedded`)";
+            tracing::error!(reason = why, "refusing to start");
+            Err(why.into())
         }
         StoreConfig::DynamoDb { table } => {
+            // The table is the template's: a function never creates it.
             let aws = sdk_config().await;
-            let store = dynamo_store(&table, &aws).await?;
+            let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), table);
             serve_lambda(build_app(settings, store, Some(&aws)).await?, functions).await
         }
     }
@@ -150,7 +159,9 @@ pub async fn run_local() -> Result<(), Error> {
     init_tracing();
     let settings = Settings::from_env()?;
     match settings.store.clone() {
-        StoreConfig::Sqlite { path } => serve_local(build_app(settings, SqliteStore::open(&path)?, None).await?).await,
+        StoreConfig::Sqlite { path } => {
+            serve_local(build_app(settings, crate::store::SqliteStore::open(&path)?, None).await?).await
+        }
         StoreConfig::DynamoDb { table } => {
             let aws = sdk_config().await;
             let store = dynamo_store(&table, &aws).await?;

@@ -15,8 +15,8 @@ use tokio::net::TcpListener;
 
 use crate::http::request::MAX_BODY_BYTES;
 use crate::http::{ApiError, App, handle};
-use crate::service::Provider;
 use crate::sbps::sandbox::{ResetConnection, Sandbox};
+use crate::service::Provider;
 use crate::store::Store;
 
 /// Converts a hyper request to the `lambda_http` request the handlers take.

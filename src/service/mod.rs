@@ -20,7 +20,7 @@ mod operate;
 pub mod provider;
 mod read;
 pub mod retry;
-#[cfg(test)]
+#[cfg(all(test, feature = "embedded"))]
 mod tests;
 
 use chrono::Duration;

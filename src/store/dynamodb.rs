@@ -411,7 +411,11 @@ impl DynamoStore {
     }
 
     /// The items a create sends, for a benchmark's floor (the bare SDK call of the same items).
-    pub fn create_items(&self, record: &NewPaymentRecord, now: DateTime<Utc>) -> Result<Vec<TransactWriteItem>, StoreError> {
+    pub fn create_items(
+        &self,
+        record: &NewPaymentRecord,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<TransactWriteItem>, StoreError> {
         self.create_transaction(record, now).map(|tx| tx.items)
     }
 

@@ -10,6 +10,7 @@
 
 pub mod dynamodb;
 pub mod item;
+#[cfg(feature = "embedded")]
 pub mod sqlite;
 
 use std::future::Future;
@@ -21,6 +22,7 @@ use crate::ids::{OperationId, PaymentId, TrackId};
 use crate::payment::{AuditEvent, Payment, Transition};
 
 pub use dynamodb::DynamoStore;
+#[cfg(feature = "embedded")]
 pub use sqlite::SqliteStore;
 
 /// Whether the request behind an idempotency key is still running or has its answer.
