@@ -159,8 +159,8 @@ def main():
     lines = [
         "## Lambda start-up, size and memory", "",
         f"Measured on {platform.machine()}, {os.cpu_count()} cores, {RUNS} cold starts per binary, by",
-        "`python3 benches/startup.py` after `cargo lambda build --release --x86-64 --bin create --bin track "
-        "--bin capture --bin cancel --bin refund --bin notify` and `cargo lambda build --release --x86-64 --example hello_lambda`.",
+        "`scripts/bench startup` (`cargo lambda build --release --x86-64` of the six functions and of the",
+        "`hello_lambda` example, then `python3 benches/startup.py` on a DynamoDB Local it starts).",
         "Init = process start until the first `GET /runtime/invocation/next` (settings and accounts read,",
         "the AWS SDK configured and its DynamoDB client built, the SBPS client built where the function calls",
         "SBPS); first invocation = event handed over until the response is posted (the event of `events/`",
