@@ -37,6 +37,15 @@ pub fn init_tracing() {
 /// never wanders off to SSO or the instance metadata address.
 pub async fn sdk_config() -> aws_config::SdkConfig {
     let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(aws_http_client());
+    // Lambda hands a function its region and its role's credentials in the environment: the
+    // SDK's provider chains (profiles, SSO, web identity, container and instance metadata) would
+    // only be set up at cold start to find them there.
+    if std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some() && std::env::var_os("AWS_ACCESS_KEY_ID").is_some() {
+        loader = loader.credentials_provider(aws_config::environment::EnvironmentVariableCredentialsProvider::new());
+        if let Ok(region) = std::env::var("AWS_REGION") {
+            loader = loader.region(aws_config::Region::new(region));
+        }
+    }
     if std::env::var_os("AWS_ENDPOINT_URL_DYNAMODB").is_some() {
         if std::env::var_os("AWS_REGION").is_none() && std::env::var_os("AWS_DEFAULT_REGION").is_none() {
             loader = loader.region(aws_config::Region::new("us-east-1"));
