@@ -178,7 +178,7 @@ def main():
         "",
         "Reading: no certificate store is read at start: AWS calls trust Amazon Trust Services' roots and",
         "SBPS calls Mozilla's, both compiled in (reading the system store cost about 3 ms of a 7 ms init).",
-        "What remains above hello-world is configuring the AWS SDK (its credential and region chains) and",
+        "What remains above hello-world is configuring the AWS SDK (its settings, retry and endpoint set-up) and",
         "its clients, reading the accounts, and the logger; `create` and `notify`, which never call SBPS, start",
         "no faster than the functions that do. The first invocation on DynamoDB Local includes its first",
         "connection. Size: the deployed build carries neither the embedded store nor the sandbox.",
