@@ -34,15 +34,10 @@ impl IdempotencyKey {
         now: DateTime<Utc>,
     ) -> IdempotencyRecord {
         IdempotencyRecord {
-            account_id: self.account_id.clone(),
-            key: self.key.clone(),
-            request_hash: self.request_hash.clone(),
             state: IdempotencyState::InProgress,
-            response: None,
-            payment_id: Some(payment_id.clone()),
             operation_id: Some(operation_id.clone()),
             locked_until: Some(locked_until),
-            expires_at: now + KEY_TTL,
+            ..self.record(payment_id, now)
         }
     }
 
@@ -55,13 +50,22 @@ impl IdempotencyKey {
         now: DateTime<Utc>,
     ) -> IdempotencyRecord {
         IdempotencyRecord {
+            response: Some(response),
+            operation_id: operation_id.cloned(),
+            ..self.record(payment_id, now)
+        }
+    }
+
+    /// A completed record of this key for `payment_id`, with no answer, operation or lock yet.
+    fn record(&self, payment_id: &PaymentId, now: DateTime<Utc>) -> IdempotencyRecord {
+        IdempotencyRecord {
             account_id: self.account_id.clone(),
             key: self.key.clone(),
             request_hash: self.request_hash.clone(),
             state: IdempotencyState::Completed,
-            response: Some(response),
+            response: None,
             payment_id: Some(payment_id.clone()),
-            operation_id: operation_id.cloned(),
+            operation_id: None,
             locked_until: None,
             expires_at: now + KEY_TTL,
         }

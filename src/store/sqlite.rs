@@ -105,11 +105,15 @@ impl SqliteStore {
     }
 }
 
-fn load_payment(conn: &Connection, id: &str) -> Result<Option<Payment>, StoreError> {
+/// The payment item alone, without its operations.
+fn load_payment_item(conn: &Connection, id: &str) -> Result<Option<PaymentItem>, StoreError> {
     let doc: Option<String> =
         conn.query_row("SELECT doc FROM payments WHERE id = ?1", [id], |r| r.get(0)).optional().map_err(unavailable)?;
-    let Some(doc) = doc else { return Ok(None) };
-    let payment: PaymentItem = from_json(&doc)?;
+    doc.map(|d| from_json(&d)).transpose()
+}
+
+fn load_payment(conn: &Connection, id: &str) -> Result<Option<Payment>, StoreError> {
+    let Some(payment) = load_payment_item(conn, id)? else { return Ok(None) };
     let mut stmt = conn.prepare("SELECT doc FROM operations WHERE payment_id = ?1").map_err(unavailable)?;
     let docs = stmt
         .query_map([id], |r| r.get::<_, String>(0))
@@ -224,7 +228,7 @@ impl Store for SqliteStore {
                 .optional()
                 .map_err(unavailable)?;
             match id {
-                Some(id) => Ok(load_payment(conn, &id)?.map(|p| Payment { operations: Vec::new(), ..p })),
+                Some(id) => load_payment_item(conn, &id)?.map(|p| p.into_payment(Vec::new())).transpose(),
                 None => Ok(None),
             }
         })
