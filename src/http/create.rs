@@ -1,16 +1,14 @@
 //! `POST /v1/payments`: validate every field (collecting all problems at once), call the
 //! service, answer the signed redirect.
 
-use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde_json::{Map, Value};
 use unicode_general_category::{GeneralCategory, get_general_category};
 
 use super::error::{ApiError, FieldError};
-use super::render::{HttpRender, replayed};
+use super::render::{HttpRender, created_response, replayed};
 use super::request::{amount, authenticate, idempotency_key, json_body, refuse_unknown_fields};
-use super::views::CreatedPayment;
-use super::{App, PaymentIdLog, json_response};
+use super::{App, PaymentIdLog};
 use crate::config::{Account, is_loopback_host};
 use crate::sbps::purchase::MAX_URL_LEN;
 use crate::service::{Answered, CreatePayment, IdempotencyKey, Provider};
@@ -33,9 +31,7 @@ pub async fn create<S: Store, P: Provider>(
     let render = HttpRender { notification_url: &app.notification_url };
     match app.service.create(account, request, key.as_ref(), &render).await? {
         Answered::Fresh(payment) => {
-            let view = CreatedPayment::new(&payment, account, &app.notification_url);
-            let body = serde_json::to_string(&view).map_err(|_| ApiError::Internal)?;
-            let mut response = json_response(StatusCode::CREATED, body);
+            let mut response = created_response(&render, &payment, account)?;
             response.extensions_mut().insert(PaymentIdLog(payment.id.to_string()));
             Ok(response)
         }

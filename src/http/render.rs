@@ -59,6 +59,15 @@ pub fn operation_response(render: &HttpRender<'_>, result: &OperationResult) -> 
     Ok(response)
 }
 
+/// The answer to a create: the same bytes a key keeps for its replay.
+pub fn created_response(
+    render: &HttpRender<'_>,
+    payment: &Payment,
+    account: &Account,
+) -> Result<Response<Body>, ApiError> {
+    stored_response(render.payment_created(payment, account)?)
+}
+
 /// A kept answer, replayed byte for byte.
 pub fn replayed(stored: StoredResponse) -> Result<Response<Body>, ApiError> {
     let mut response = stored_response(stored)?;
