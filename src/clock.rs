@@ -49,6 +49,12 @@ impl Clock {
         }
     }
 
+    /// The real time, whatever the clock has been moved to: for what others compare with
+    /// their own clocks (a webhook's timestamp), never for the gateway's own rules.
+    pub fn wall(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+
     /// Moves the clock forward (or back, with a negative duration).
     pub fn advance(&self, by: Duration) {
         if let Ok(mut m) = self.mode.lock() {

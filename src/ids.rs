@@ -75,6 +75,11 @@ ksuid_id!(
     TrackId
 );
 
+ksuid_id!(
+    /// A merchant's webhook endpoint.
+    EndpointId
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -19,3 +19,5 @@ pub mod payment;
 pub mod sbps;
 pub mod service;
 pub mod store;
+pub mod views;
+pub mod webhooks;

@@ -85,4 +85,17 @@ impl Metrics {
             self.emit("SbpsErrors", 1.0, "Count", &[("FunctionId", function_id), ("Kind", outcome)]);
         }
     }
+
+    /// One sweep: how far behind it is, and what it did.
+    pub fn sweep(&self, report: &crate::service::SweepReport) {
+        self.emit("SweepLagMinutes", report.lag_minutes as f64, "Count", &[("Sweeper", "due")]);
+        self.emit("SweepExpired", f64::from(report.expired), "Count", &[("Sweeper", "due")]);
+        self.emit("SweepSettled", f64::from(report.settled), "Count", &[("Sweeper", "due")]);
+        self.emit("SweepErrors", f64::from(report.errors), "Count", &[("Sweeper", "due")]);
+    }
+
+    /// One webhook attempt, by outcome (`succeeded`, `retrying`, `failed`, `gone`, `skipped`).
+    pub fn webhook_attempt(&self, outcome: &str) {
+        self.emit("WebhookDeliveries", 1.0, "Count", &[("Outcome", outcome)]);
+    }
 }

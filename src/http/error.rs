@@ -34,6 +34,12 @@ pub enum ApiError {
     PaymentNotFound,
     #[error("There is no such route.")]
     RouteNotFound,
+    #[error("No webhook endpoint with that id was found.")]
+    EndpointNotFound,
+    #[error("No event with that id was found.")]
+    EventNotFound,
+    #[error("An account has at most 5 webhook endpoints; delete one first.")]
+    EndpointLimitReached,
     #[error("This route does not take that method.")]
     MethodNotAllowed { allow: &'static str },
     #[error("This merchantReference already has a live payment: {0}.")]
@@ -66,12 +72,13 @@ impl ApiError {
         match self {
             Invalid(_) | Malformed(_) => StatusCode::BAD_REQUEST,
             Unauthorized => StatusCode::UNAUTHORIZED,
-            PaymentNotFound | RouteNotFound => StatusCode::NOT_FOUND,
+            PaymentNotFound | RouteNotFound | EndpointNotFound | EventNotFound => StatusCode::NOT_FOUND,
             MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             DuplicateReference(_) | OperationNotAllowed(_) | IdempotencyInProgress => StatusCode::CONFLICT,
             PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             IdempotencyKeyReused
+            | EndpointLimitReached
             | AmountExceedsRemaining(_)
             | PartialRefundNotYetAvailable(_)
             | RefundPeriodExpired(_) => StatusCode::UNPROCESSABLE_ENTITY,
@@ -88,6 +95,9 @@ impl ApiError {
             Unauthorized => "unauthorized",
             PaymentNotFound => "payment_not_found",
             RouteNotFound => "route_not_found",
+            EndpointNotFound => "webhook_endpoint_not_found",
+            EventNotFound => "event_not_found",
+            EndpointLimitReached => "webhook_endpoint_limit_reached",
             MethodNotAllowed { .. } => "method_not_allowed",
             DuplicateReference(_) => "duplicate_merchant_reference",
             OperationNotAllowed(_) => "operation_not_allowed",
@@ -187,6 +197,7 @@ impl From<StoreError> for ApiError {
             StoreError::VersionConflict => {
                 ApiError::OperationNotAllowed("The payment changed while this request was processed; retry it.".into())
             }
+            StoreError::LimitReached => ApiError::EndpointLimitReached,
             StoreError::Invariant(detail) => {
                 tracing::error!(detail, "refused a write that breaks an invariant");
                 ApiError::Internal

@@ -10,7 +10,7 @@ pub mod render;
 pub mod request;
 pub mod router;
 pub mod track;
-pub mod views;
+pub use crate::views;
 
 use std::time::Instant;
 

@@ -6,7 +6,7 @@ use lambda_http::{Body, Request, Response};
 
 use super::error::ApiError;
 use super::request::authenticate;
-use super::views::{PaymentView, TrackView};
+use super::views::{PaymentView, TrackView, next_step};
 use super::{App, json_response};
 use crate::ids::{PaymentId, TrackId};
 use crate::service::Provider;
@@ -20,7 +20,7 @@ pub async fn get_payment<S: Store, P: Provider>(
     let account = authenticate(req, &app.service.accounts)?;
     let id: PaymentId = id.parse().map_err(|_| ApiError::PaymentNotFound)?;
     let payment = app.service.payment(account, &id).await?;
-    let view = PaymentView::new(&payment, account, &app.notification_url);
+    let view = PaymentView::new(&payment, next_step(&payment, account, &app.notification_url));
     let body = serde_json::to_string(&view).map_err(|_| ApiError::Internal)?;
     Ok(json_response(StatusCode::OK, body))
 }

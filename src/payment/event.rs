@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::Status;
-use crate::ids::OperationId;
+use crate::ids::{OperationId, PaymentId};
 
 /// What an audit event records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -109,6 +109,38 @@ pub struct AuditEvent {
     pub operation_id: Option<OperationId>,
     pub amount: Option<u32>,
     pub detail: Option<String>,
+    /// The webhook of a merchant-visible event (the outbox): filled in by the service, which
+    /// renders the payment view, and written with the event.
+    pub outbox: Option<Outbox>,
+}
+
+/// A merchant-visible event's webhook, kept on its audit event (the outbox, DESIGN §5): written
+/// in the same write as the change it reports, so it exists if and only if the change committed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outbox {
+    /// `evt_<paymentId>_<seq>`: the `webhook-id` of every attempt and redelivery.
+    pub id: String,
+    pub kind: EventKind,
+    /// The account whose endpoints receive it.
+    pub account_id: String,
+    /// The exact bytes to sign and send.
+    pub body: String,
+}
+
+impl Outbox {
+    pub fn event_id(payment_id: &PaymentId, seq: u64) -> String {
+        format!("evt_{payment_id}_{seq}")
+    }
+
+    /// The payment and sequence an event id names, if it is one of ours.
+    pub fn parse_event_id(id: &str) -> Option<(PaymentId, u64)> {
+        let rest = id.strip_prefix("evt_")?;
+        let (payment, text) = rest.split_once('_')?;
+        let seq: u64 = text.parse().ok().filter(|s| *s > 0)?;
+        // The canonical form only: no sign, no leading zero.
+        (seq.to_string() == text).then_some(())?;
+        Some((payment.parse().ok()?, seq))
+    }
 }
 
 #[cfg(test)]
@@ -119,6 +151,24 @@ mod tests {
     fn kinds_serialize_as_their_names() {
         for kind in EventKind::ALL {
             assert_eq!(serde_json::to_value(kind).ok(), Some(serde_json::Value::from(kind.as_str())));
+        }
+    }
+
+    #[test]
+    fn event_ids_round_trip_and_refuse_other_forms() {
+        let id = PaymentId::generate();
+        let event = Outbox::event_id(&id, 7);
+        assert_eq!(event, format!("evt_{id}_7"));
+        assert_eq!(Outbox::parse_event_id(&event), Some((id.clone(), 7)));
+        for bad in [
+            format!("evt_{id}_07"),
+            format!("evt_{id}_0"),
+            format!("evt_{id}_+7"),
+            format!("evt_{id}"),
+            format!("ev_{id}_7"),
+            "evt__7".into(),
+        ] {
+            assert_eq!(Outbox::parse_event_id(&bad), None, "{bad}");
         }
     }
 }

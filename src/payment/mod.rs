@@ -18,7 +18,7 @@ use crate::ids::{OperationId, PaymentId, TrackId};
 use crate::money::Yen;
 
 pub use errors::StateError;
-pub use event::{AuditEvent, EventKind};
+pub use event::{AuditEvent, EventKind, Outbox};
 pub use notification::{NotificationRefusal, PurchaseResult, ResultDecision};
 pub use operation::{
     FailureCode, FailureReason, Operation, OperationKind, OperationStatus, ProviderAnswer, ProviderCall, Resender,
@@ -82,6 +82,9 @@ pub struct Transition {
     pub operation: Option<Operation>,
     pub event: AuditEvent,
     pub release_reference: bool,
+    /// When the sweeper must look at this payment again (a pending operation's lock window
+    /// end), written as a due-bucket entry in the same write; filled in by the service.
+    pub wake_at: Option<DateTime<Utc>>,
 }
 
 impl Transition {
@@ -148,6 +151,7 @@ impl Payment {
             operation_id: None,
             amount: Some(payment.amount.value()),
             detail: None,
+            outbox: None,
         };
         (payment, event)
     }
@@ -504,12 +508,14 @@ impl Payment {
             operation_id: operation.as_ref().map(|op| op.id.clone()),
             amount: operation.as_ref().map(|op| op.amount.value()),
             detail,
+            outbox: None,
         };
         Transition {
             release_reference: status.releases_reference() && !self.status.releases_reference(),
             payment,
             operation,
             event,
+            wake_at: None,
         }
     }
 

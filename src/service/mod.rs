@@ -20,6 +20,7 @@ mod operate;
 pub mod provider;
 mod read;
 pub mod retry;
+mod sweep;
 #[cfg(all(test, feature = "embedded"))]
 mod tests;
 
@@ -29,7 +30,7 @@ use crate::clock::Clock;
 use crate::config::{Account, Accounts};
 use crate::ids::PaymentId;
 use crate::metrics::Metrics;
-use crate::payment::{Operation, Payment, StateError, Status, Transition};
+use crate::payment::{Operation, OperationStatus, Payment, StateError, Status, Transition};
 use crate::store::{IdempotencyRecord, Store, StoreError, StoredResponse};
 
 pub use create::CreatePayment;
@@ -37,6 +38,7 @@ pub use idempotency::{Decision, IdempotencyKey};
 pub use notify::NotificationOutcome;
 pub use provider::{Provider, ScriptedProvider};
 pub use read::SweepOutcome;
+pub use sweep::SweepReport;
 
 /// Why the service refused or could not finish a request.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -122,10 +124,18 @@ pub struct Service<S, P> {
 }
 
 impl<S: Store, P: Provider> Service<S, P> {
-    /// The one place a transition is committed (with the idempotency record written in the
-    /// same write, if any). The webhook outbox hooks in here.
+    /// The one place a transition is committed, with in the same write: the idempotency record
+    /// (if any), the event's webhook (the outbox, if the event is merchant-visible) and a due
+    /// entry for the sweeper when an operation stays pending (its lock window's end).
     async fn commit(&self, transition: &Transition, idempotency: Option<&IdempotencyRecord>) -> Result<(), StoreError> {
-        self.store.apply(transition, idempotency).await?;
+        let mut transition = transition.clone();
+        transition.event.outbox = crate::webhooks::body::outbox(&transition.payment, &transition.event);
+        transition.wake_at = transition
+            .operation
+            .as_ref()
+            .filter(|op| op.status == OperationStatus::Pending)
+            .map(|op| op.attempted_at.unwrap_or(op.created_at) + self.policy.lock_window);
+        self.store.apply(&transition, idempotency).await?;
         tracing::debug!(
             payment_id = %transition.payment.id,
             version = transition.payment.version,

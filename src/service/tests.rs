@@ -395,6 +395,15 @@ impl<S: Store> Store for Meddling<S> {
     async fn audit_events(&self, id: &PaymentId) -> Result<Vec<AuditEvent>, StoreError> {
         self.inner.audit_events(id).await
     }
+    async fn due(&self, minute: DateTime<Utc>) -> Result<Vec<crate::store::DueEntry>, StoreError> {
+        self.inner.due(minute).await
+    }
+    async fn sweep_cursor(&self) -> Result<Option<crate::store::SweepCursor>, StoreError> {
+        self.inner.sweep_cursor().await
+    }
+    async fn save_sweep_cursor(&self, minute: DateTime<Utc>, expected: Option<u64>) -> Result<(), StoreError> {
+        self.inner.save_sweep_cursor(minute, expected).await
+    }
 }
 
 #[tokio::test]

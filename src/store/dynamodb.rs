@@ -8,6 +8,10 @@
 //! | reference guard | `MREF#<account>#<merchantReference>` | `MREF` |
 //! | track pointer | `TRACK#<trackId>` | `TRACK` (a copy of the payment item, see below) |
 //! | idempotency record | `IDEM#<account>#<key>` | `IDEM` |
+//! | due bucket entry | `DUE#<yyyyMMddHHmm>#<shard 0..7>` | `PAYMENT#<id>` or `OP#<paymentId>#<opId>` |
+//! | sweep cursor | `SWEEP` | `CURSOR` |
+//! | webhook endpoint | `ACCOUNT#<account>` | `WHEP#<endpointId>` (and `COUNT#WHEP`, their number) |
+//! | webhook delivery | `PAYMENT#<id>` | `DLV#<seq, 10 digits>#<endpointId>` |
 //!
 //! Attributes are the domain fields in camelCase, amounts as numbers; `expiresAt` is epoch
 //! seconds (the table's TTL attribute). Create is one `TransactWriteItems`; every later change
@@ -27,8 +31,10 @@ use aws_sdk_dynamodb::types::{
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
+mod webhooks;
+
 use super::item::{EventItem, IdempotencyItem, OperationItem, PaymentItem};
-use super::{IdempotencyRecord, NewPaymentRecord, Store, StoreError};
+use super::{DUE_SHARDS, DueEntry, IdempotencyRecord, NewPaymentRecord, Store, StoreError, SweepCursor, due_minute};
 use crate::ids::{PaymentId, TrackId};
 use crate::payment::{AuditEvent, Operation, Payment, Transition};
 
@@ -77,6 +83,7 @@ enum Role {
     Operation,
     ReleaseReference,
     Idempotency,
+    Due,
 }
 
 /// A transaction's items, each with its role.
@@ -147,6 +154,19 @@ fn idem_pk(account: &str, key: &str) -> String {
 }
 fn event_sk(seq: u64) -> String {
     format!("EVENT#{seq:010}")
+}
+fn due_pk(minute: DateTime<Utc>, shard: u32) -> String {
+    format!("DUE#{}#{shard}", due_minute(minute).format("%Y%m%d%H%M"))
+}
+
+/// How long a due entry is kept after its minute (its TTL): the sweeper is long past it.
+const DUE_RETENTION_DAYS: i64 = 7;
+
+/// A due-bucket entry for `entry` at `at`.
+fn due_item(at: DateTime<Utc>, entry: &DueEntry) -> Item {
+    let mut item = key(due_pk(at, entry.shard()), &entry.sort_key());
+    item.insert(TTL_ATTRIBUTE.into(), n((due_minute(at) + chrono::Duration::days(DUE_RETENTION_DAYS)).timestamp()));
+    item
 }
 
 fn unavailable(e: impl std::fmt::Display) -> StoreError {
@@ -340,6 +360,7 @@ impl DynamoStore {
                 vec![],
             )?,
         );
+        tx.push(Role::Due, put(&self.table, due_item(p.pending_until, &DueEntry::Expiry(p.id.clone())), None, vec![])?);
         if let Some(idem) = &record.idempotency {
             tx.push(
                 Role::Idempotency,
@@ -385,6 +406,10 @@ impl DynamoStore {
                 vec![],
             )?,
         );
+        if let (Some(at), Some(op)) = (transition.wake_at, &transition.operation) {
+            let entry = DueEntry::Operation(p.id.clone(), op.id.clone());
+            tx.push(Role::Due, put(&self.table, due_item(at, &entry), None, vec![])?);
+        }
         if transition.release_reference {
             let delete = Delete::builder()
                 .table_name(&self.table)
@@ -452,20 +477,26 @@ impl DynamoStore {
         }
     }
 
-    /// Every item of partition `pk` whose sort key meets `sk_condition` (`:sk` is `sk`),
-    /// consistently read, over every page.
+    /// Every item of partition `pk` (whose sort key meets `sk_condition`, `:sk` being `sk`,
+    /// if given), consistently read, over every page.
     async fn query_partition(&self, pk: String, sk_condition: &str, sk: &str) -> Result<Vec<Item>, StoreError> {
         let mut items = Vec::new();
         let mut start: Option<Item> = None;
         loop {
-            let out = self
+            let mut query = self
                 .client
                 .query()
                 .table_name(&self.table)
                 .consistent_read(true)
-                .key_condition_expression(format!("PK = :pk AND {sk_condition}"))
-                .expression_attribute_values(":pk", s(pk.clone()))
-                .expression_attribute_values(":sk", s(sk))
+                .expression_attribute_values(":pk", s(pk.clone()));
+            query = if sk_condition.is_empty() {
+                query.key_condition_expression("PK = :pk")
+            } else {
+                query
+                    .key_condition_expression(format!("PK = :pk AND {sk_condition}"))
+                    .expression_attribute_values(":sk", s(sk))
+            };
+            let out = query
                 .set_exclusive_start_key(start)
                 .send()
                 .await
@@ -621,5 +652,54 @@ impl Store for DynamoStore {
     async fn audit_events(&self, id: &PaymentId) -> Result<Vec<AuditEvent>, StoreError> {
         let items = self.query_partition(payment_pk(id.as_str()), "begins_with(SK, :sk)", "EVENT#").await?;
         items.iter().map(|i| value_of::<EventItem>(i).and_then(EventItem::into_event)).collect()
+    }
+
+    async fn due(&self, minute: DateTime<Utc>) -> Result<Vec<DueEntry>, StoreError> {
+        // The eight shards are read side by side.
+        let mut reads = tokio::task::JoinSet::new();
+        for shard in 0..DUE_SHARDS {
+            let store = self.clone();
+            reads.spawn(async move { store.query_partition(due_pk(minute, shard), "", "").await });
+        }
+        let mut entries = Vec::new();
+        while let Some(read) = reads.join_next().await {
+            let items = read.map_err(unavailable)??;
+            entries.extend(items.iter().filter_map(|i| match i.get(SORT_KEY) {
+                Some(AttributeValue::S(sk)) => DueEntry::parse(sk),
+                _ => None,
+            }));
+        }
+        Ok(entries)
+    }
+
+    async fn sweep_cursor(&self) -> Result<Option<SweepCursor>, StoreError> {
+        let Some(item) = self.get("SWEEP".into(), "CURSOR").await? else { return Ok(None) };
+        let number = |name: &str| match item.get(name) {
+            Some(AttributeValue::N(v)) => v.parse::<i64>().ok(),
+            _ => None,
+        };
+        let (Some(minute), Some(version)) = (number("minute"), number("version")) else {
+            return Err(unavailable("unreadable sweep cursor"));
+        };
+        let minute = DateTime::from_timestamp(minute, 0).ok_or_else(|| unavailable("unreadable sweep cursor"))?;
+        Ok(Some(SweepCursor { minute, version: version as u64 }))
+    }
+
+    async fn save_sweep_cursor(&self, minute: DateTime<Utc>, expected: Option<u64>) -> Result<(), StoreError> {
+        let mut item = key("SWEEP".into(), "CURSOR");
+        item.insert("minute".into(), n(minute.timestamp()));
+        item.insert("version".into(), n(expected.map_or(1, |v| v + 1)));
+        let request = self.client.put_item().table_name(&self.table).set_item(Some(item));
+        let request = match expected {
+            None => request.condition_expression("attribute_not_exists(PK)"),
+            Some(v) => request.condition_expression("version = :v").expression_attribute_values(":v", n(v)),
+        };
+        match request.send().await {
+            Ok(_) => Ok(()),
+            Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => {
+                Err(StoreError::VersionConflict)
+            }
+            Err(e) => Err(unavailable(aws_sdk_dynamodb::error::DisplayErrorContext(e))),
+        }
     }
 }

@@ -9,8 +9,8 @@ use super::{IdempotencyRecord, IdempotencyState, StoreError, StoredResponse};
 use crate::ids::{OperationId, PaymentId, TrackId};
 use crate::money::Yen;
 use crate::payment::{
-    AuditEvent, CaptureMode, EventKind, FailureCode, FailureReason, Operation, OperationKind, OperationStatus, Payment,
-    ProviderCall, SbpsPurchase, Status,
+    AuditEvent, CaptureMode, EventKind, FailureCode, FailureReason, Operation, OperationKind, OperationStatus, Outbox,
+    Payment, ProviderCall, SbpsPurchase, Status,
 };
 
 fn unreadable(what: &str) -> StoreError {
@@ -220,6 +220,18 @@ pub struct EventItem {
     pub amount: Option<u32>,
     #[serde(rename = "detail", default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// The outbox (DESIGN §5), on merchant-visible events only: the stream filter of
+    /// `dispatch` matches `webhookType`.
+    #[serde(rename = "webhookType", default, skip_serializing_if = "Option::is_none")]
+    pub webhook_type: Option<EventKind>,
+    #[serde(rename = "webhookId", default, skip_serializing_if = "Option::is_none")]
+    pub webhook_id: Option<String>,
+    #[serde(rename = "webhookBody", default, skip_serializing_if = "Option::is_none")]
+    pub webhook_body: Option<String>,
+    #[serde(rename = "accountId", default, skip_serializing_if = "Option::is_none")]
+    pub account_id: Option<String>,
+    #[serde(rename = "paymentId", default, skip_serializing_if = "Option::is_none")]
+    pub payment_id: Option<String>,
 }
 
 impl EventItem {
@@ -233,6 +245,11 @@ impl EventItem {
             operation_id: e.operation_id.as_ref().map(ToString::to_string),
             amount: e.amount,
             detail: e.detail.clone(),
+            webhook_type: e.outbox.as_ref().map(|o| o.kind),
+            webhook_id: e.outbox.as_ref().map(|o| o.id.clone()),
+            webhook_body: e.outbox.as_ref().map(|o| o.body.clone()),
+            account_id: e.outbox.as_ref().map(|o| o.account_id.clone()),
+            payment_id: e.outbox.as_ref().and_then(|o| Outbox::parse_event_id(&o.id)).map(|(p, _)| p.to_string()),
         }
     }
 
@@ -246,6 +263,10 @@ impl EventItem {
             operation_id: self.operation_id.map(|id| id.parse()).transpose().map_err(|_| unreadable("operation id"))?,
             amount: self.amount,
             detail: self.detail,
+            outbox: match (self.webhook_type, self.webhook_id, self.webhook_body, self.account_id) {
+                (Some(kind), Some(id), Some(body), Some(account_id)) => Some(Outbox { id, kind, account_id, body }),
+                _ => None,
+            },
         })
     }
 }
@@ -423,6 +444,17 @@ mod tests {
         let mut event_names = names(&EventItem::of(&event));
         event_names.sort();
         assert_eq!(event_names, ["amount", "at", "detail", "fromStatus", "operationId", "seq", "toStatus", "type"]);
+        event.outbox = Some(Outbox {
+            id: Outbox::event_id(&p.id, event.seq),
+            kind: EventKind::PaymentCaptured,
+            account_id: "acct".into(),
+            body: "{}".into(),
+        });
+        let mut outbox_names = names(&EventItem::of(&event));
+        outbox_names.retain(|n| !event_names.contains(n));
+        outbox_names.sort();
+        assert_eq!(outbox_names, ["accountId", "paymentId", "webhookBody", "webhookId", "webhookType"]);
+        assert_eq!(EventItem::of(&event).into_event().ok(), Some(event.clone()));
 
         let record = IdempotencyRecord {
             account_id: "acct".into(),

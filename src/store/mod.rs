@@ -6,16 +6,19 @@
 //! * every later change is conditioned on the payment's `version` and writes the payment, the
 //!   operation it adds or settles and its audit event together, releasing the reference guard
 //!   in the same write when the payment ends without money taken;
-//! * an idempotency record whose `expires_at` has passed is treated as absent.
+//! * an idempotency record whose `expires_at` has passed is treated as absent;
+//! * a create writes a due-bucket entry for the payment's expiry, and a transition with a
+//!   `wake_at` one for it, in the same write; a merchant-visible event carries its outbox.
 
 pub mod dynamodb;
 pub mod item;
 #[cfg(feature = "embedded")]
 pub mod sqlite;
+pub mod webhooks;
 
 use std::future::Future;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{OperationId, PaymentId, TrackId};
@@ -24,6 +27,65 @@ use crate::payment::{AuditEvent, Payment, Transition};
 pub use dynamodb::DynamoStore;
 #[cfg(feature = "embedded")]
 pub use sqlite::SqliteStore;
+pub use webhooks::WebhookStore;
+
+/// Due buckets are sharded by payment id (DESIGN §5): no bucket partition takes more than an
+/// eighth of the write rate.
+pub const DUE_SHARDS: u32 = 8;
+
+/// Something the sweeper must look at: a pending payment's expiry, or the end of a pending
+/// operation's lock window.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum DueEntry {
+    Expiry(PaymentId),
+    Operation(PaymentId, OperationId),
+}
+
+impl DueEntry {
+    pub fn payment_id(&self) -> &PaymentId {
+        match self {
+            DueEntry::Expiry(p) | DueEntry::Operation(p, _) => p,
+        }
+    }
+
+    /// Its sort key in a bucket: `PAYMENT#<id>` or `OP#<paymentId>#<opId>`.
+    pub fn sort_key(&self) -> String {
+        match self {
+            DueEntry::Expiry(p) => format!("PAYMENT#{p}"),
+            DueEntry::Operation(p, op) => format!("OP#{p}#{op}"),
+        }
+    }
+
+    pub fn parse(sort_key: &str) -> Option<Self> {
+        if let Some(p) = sort_key.strip_prefix("PAYMENT#") {
+            return Some(DueEntry::Expiry(p.parse().ok()?));
+        }
+        let (p, op) = sort_key.strip_prefix("OP#")?.split_once('#')?;
+        Some(DueEntry::Operation(p.parse().ok()?, op.parse().ok()?))
+    }
+
+    /// The bucket shard of its payment.
+    pub fn shard(&self) -> u32 {
+        let h = self
+            .payment_id()
+            .as_str()
+            .bytes()
+            .fold(0x811c_9dc5_u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193));
+        h % DUE_SHARDS
+    }
+}
+
+/// The whole minute `at` falls in: a due bucket's name.
+pub fn due_minute(at: DateTime<Utc>) -> DateTime<Utc> {
+    at.duration_trunc(TimeDelta::minutes(1)).unwrap_or(at)
+}
+
+/// Where the sweeper stopped: every bucket up to and including `minute` has been swept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SweepCursor {
+    pub minute: DateTime<Utc>,
+    pub version: u64,
+}
 
 /// Whether the request behind an idempotency key is still running or has its answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -105,6 +167,9 @@ pub enum StoreError {
     /// The payment changed since it was read.
     #[error("the payment changed since it was read")]
     VersionConflict,
+    /// The account already has as many of these as it may.
+    #[error("limit reached")]
+    LimitReached,
     /// A write would break an invariant of DESIGN §4; a bug, refused.
     #[error("refused a write that breaks an invariant: {0}")]
     Invariant(String),
@@ -158,4 +223,18 @@ pub trait Store: Send + Sync + 'static {
 
     /// The audit trail of a payment, in order (every page of it).
     fn audit_events(&self, id: &PaymentId) -> impl Future<Output = Result<Vec<AuditEvent>, StoreError>> + Send;
+
+    /// The entries of the due bucket of `minute` (every shard).
+    fn due(&self, minute: DateTime<Utc>) -> impl Future<Output = Result<Vec<DueEntry>, StoreError>> + Send;
+
+    /// Where the sweeper stopped, if it ever ran.
+    fn sweep_cursor(&self) -> impl Future<Output = Result<Option<SweepCursor>, StoreError>> + Send;
+
+    /// Moves the sweep cursor to `minute` if it is still at version `expected` (`None`: there
+    /// is none yet); `VersionConflict` otherwise.
+    fn save_sweep_cursor(
+        &self,
+        minute: DateTime<Utc>,
+        expected: Option<u64>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }

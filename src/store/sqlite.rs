@@ -7,8 +7,10 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
+mod webhooks;
+
 use super::item::{EventItem, IdempotencyItem, OperationItem, PaymentItem};
-use super::{IdempotencyRecord, NewPaymentRecord, Store, StoreError};
+use super::{DueEntry, IdempotencyRecord, NewPaymentRecord, Store, StoreError, SweepCursor, due_minute};
 use crate::ids::{PaymentId, TrackId};
 use crate::payment::{AuditEvent, Payment, Transition};
 
@@ -47,6 +49,39 @@ CREATE TABLE IF NOT EXISTS idempotency (
     expires_at INTEGER NOT NULL,
     doc TEXT NOT NULL,
     PRIMARY KEY (account_id, key)
+);
+CREATE TABLE IF NOT EXISTS due (
+    minute INTEGER NOT NULL,
+    entry TEXT NOT NULL,
+    PRIMARY KEY (minute, entry)
+);
+CREATE TABLE IF NOT EXISTS sweep_cursor (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    minute INTEGER NOT NULL,
+    version INTEGER NOT NULL
+);
+-- The embedded store's stand-in for the table's stream: outbox events not yet dispatched.
+CREATE TABLE IF NOT EXISTS outbox_pending (
+    payment_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    PRIMARY KEY (payment_id, seq)
+);
+CREATE TABLE IF NOT EXISTS endpoints (
+    account_id TEXT NOT NULL,
+    id TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    doc TEXT NOT NULL,
+    PRIMARY KEY (account_id, id)
+);
+CREATE TABLE IF NOT EXISTS deliveries (
+    payment_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    endpoint_id TEXT NOT NULL,
+    state TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    version INTEGER NOT NULL,
+    doc TEXT NOT NULL,
+    PRIMARY KEY (payment_id, seq, endpoint_id)
 );
 ";
 
@@ -162,7 +197,33 @@ fn insert_event(conn: &Connection, payment_id: &PaymentId, event: &AuditEvent) -
     if inserted == 0 {
         return Err(StoreError::VersionConflict);
     }
+    if event.outbox.is_some() {
+        conn.execute(
+            "INSERT INTO outbox_pending (payment_id, seq) VALUES (?1, ?2)",
+            params![payment_id.as_str(), event.seq as i64],
+        )
+        .map_err(unavailable)?;
+    }
     Ok(())
+}
+
+fn insert_due(conn: &Connection, at: DateTime<Utc>, entry: &DueEntry) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT OR IGNORE INTO due (minute, entry) VALUES (?1, ?2)",
+        params![due_minute(at).timestamp(), entry.sort_key()],
+    )
+    .map_err(unavailable)?;
+    Ok(())
+}
+
+fn read_event(conn: &Connection, payment_id: &str, seq: u64) -> Result<Option<AuditEvent>, StoreError> {
+    let doc: Option<String> = conn
+        .query_row("SELECT doc FROM events WHERE payment_id = ?1 AND seq = ?2", params![payment_id, seq as i64], |r| {
+            r.get(0)
+        })
+        .optional()
+        .map_err(unavailable)?;
+    doc.map(|d| from_json::<EventItem>(&d).and_then(EventItem::into_event)).transpose()
 }
 
 impl Store for SqliteStore {
@@ -205,6 +266,7 @@ impl Store for SqliteStore {
             )
             .map_err(unavailable)?;
             insert_event(&tx, &p.id, &record.event)?;
+            insert_due(&tx, p.pending_until, &DueEntry::Expiry(p.id.clone()))?;
             if let Some(idem) = &record.idempotency {
                 write_idempotency(&tx, idem)?;
             }
@@ -266,6 +328,9 @@ impl Store for SqliteStore {
                 .map_err(unavailable)?;
             }
             insert_event(&tx, &p.id, &transition.event)?;
+            if let (Some(at), Some(op)) = (transition.wake_at, &transition.operation) {
+                insert_due(&tx, at, &DueEntry::Operation(p.id.clone(), op.id.clone()))?;
+            }
             if transition.release_reference {
                 tx.execute(
                     "DELETE FROM reference_guards WHERE account_id = ?1 AND merchant_reference = ?2 AND payment_id = ?3",
@@ -327,6 +392,53 @@ impl Store for SqliteStore {
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(unavailable)?;
             docs.iter().map(|d| from_json::<EventItem>(d).and_then(EventItem::into_event)).collect()
+        })
+        .await
+    }
+
+    async fn due(&self, minute: DateTime<Utc>) -> Result<Vec<DueEntry>, StoreError> {
+        self.with(move |conn| {
+            let mut stmt = conn.prepare("SELECT entry FROM due WHERE minute = ?1").map_err(unavailable)?;
+            let keys = stmt
+                .query_map([due_minute(minute).timestamp()], |r| r.get::<_, String>(0))
+                .map_err(unavailable)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(unavailable)?;
+            Ok(keys.iter().filter_map(|k| DueEntry::parse(k)).collect())
+        })
+        .await
+    }
+
+    async fn sweep_cursor(&self) -> Result<Option<SweepCursor>, StoreError> {
+        self.with(|conn| {
+            let row: Option<(i64, i64)> = conn
+                .query_row("SELECT minute, version FROM sweep_cursor WHERE id = 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()
+                .map_err(unavailable)?;
+            Ok(row.and_then(|(minute, version)| {
+                Some(SweepCursor { minute: DateTime::from_timestamp(minute, 0)?, version: version as u64 })
+            }))
+        })
+        .await
+    }
+
+    async fn save_sweep_cursor(&self, minute: DateTime<Utc>, expected: Option<u64>) -> Result<(), StoreError> {
+        self.with(move |conn| {
+            let changed = match expected {
+                None => conn
+                    .execute(
+                        "INSERT OR IGNORE INTO sweep_cursor (id, minute, version) VALUES (1, ?1, 1)",
+                        [minute.timestamp()],
+                    )
+                    .map_err(unavailable)?,
+                Some(v) => conn
+                    .execute(
+                        "UPDATE sweep_cursor SET minute = ?1, version = ?2 WHERE id = 1 AND version = ?3",
+                        params![minute.timestamp(), v as i64 + 1, v as i64],
+                    )
+                    .map_err(unavailable)?,
+            };
+            if changed == 1 { Ok(()) } else { Err(StoreError::VersionConflict) }
         })
         .await
     }

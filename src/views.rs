@@ -1,4 +1,5 @@
-//! What the API answers: the seed's shapes, camelCase, amounts as `{"value", "currency"}`.
+//! What the API answers and webhooks carry: the seed's shapes, camelCase, amounts as
+//! `{"value", "currency"}`.
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
@@ -191,7 +192,9 @@ pub struct PaymentView {
 }
 
 impl PaymentView {
-    pub fn new(payment: &Payment, account: &Account, notification_url: &str) -> Self {
+    /// The view of `payment`; `next_step` is the signed redirect while it is pending (the API
+    /// answers it; a webhook, sent only for payments past pending, has none).
+    pub fn new(payment: &Payment, next_step: Option<NextStep>) -> Self {
         PaymentView {
             id: payment.id.to_string(),
             processing_account_id: payment.account_id.clone(),
@@ -204,7 +207,7 @@ impl PaymentView {
             refunded_amount: Amount::jpy(payment.refunded),
             tracking_url: tracking_url(payment),
             reason: reason(payment),
-            next_step: next_step(payment, account, notification_url),
+            next_step,
             operations: payment.operations.iter().map(OperationSummary::new).collect(),
             created_at: timestamp(payment.created_at),
             updated_at: timestamp(payment.updated_at),
