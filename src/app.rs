@@ -7,12 +7,14 @@ use std::sync::Arc;
 use lambda_http::{Request, service_fn};
 
 use crate::clock::Clock;
-use crate::config::{AccountSource, Accounts, Settings, StoreConfig};
+use crate::config::{AccountSource, Accounts, Settings, StoreConfig, WebhookKeySource};
 use crate::http::{App, Function, handle};
 use crate::metrics::Metrics;
 use crate::sbps::api::SbpsClient;
 use crate::service::{Policy, Service};
-use crate::store::{DynamoStore, Store};
+use crate::store::{DynamoStore, Persistence};
+use crate::webhooks::queue::{DeliveryQueue, SqsQueue};
+use crate::webhooks::{AddressPolicy, MasterKey, Sender, Webhooks};
 
 pub type Error = Box<dyn std::error::Error + Send + Sync>;
 
@@ -127,8 +129,75 @@ pub async fn load_accounts(settings: &Settings, aws: Option<&aws_config::SdkConf
     Ok(accounts)
 }
 
+/// The webhook master key: from Secrets Manager (`WEBHOOK_MASTER_SECRET_ID`, the secret
+/// string is the base64 key), inline (`WEBHOOK_MASTER_KEY`), or the published demo key, which
+/// only `local` may use (`allow_demo`).
+pub async fn load_master_key(
+    settings: &Settings,
+    aws: Option<&aws_config::SdkConfig>,
+    allow_demo: bool,
+) -> Result<MasterKey, Error> {
+    use base64::Engine;
+    let decode = |b64: &str| -> Result<MasterKey, Error> {
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(b64.trim())
+            .map_err(|_| "the webhook master key is not base64")?;
+        Ok(MasterKey::new(bytes)?)
+    };
+    match &settings.webhook_key {
+        WebhookKeySource::Inline(key) => decode(key.expose()),
+        WebhookKeySource::Demo if allow_demo => {
+            tracing::info!("no WEBHOOK_MASTER_SECRET_ID or WEBHOOK_MASTER_KEY: signing webhooks with the demo key");
+            Ok(MasterKey::demo())
+        }
+        WebhookKeySource::Demo => {
+            let why = "no WEBHOOK_MASTER_SECRET_ID (or WEBHOOK_MASTER_KEY): a Lambda function never signs with the \
+                       published demo key";
+            tracing::error!(reason = why, "refusing to start");
+            Err(why.into())
+        }
+        WebhookKeySource::Secret(id) => {
+            let loaded;
+            let aws = match aws {
+                Some(c) => c,
+                None => {
+                    loaded = sdk_config().await;
+                    &loaded
+                }
+            };
+            let client = aws_sdk_secretsmanager::Client::new(aws);
+            let secret = client.get_secret_value().secret_id(id).send().await.map_err(|e| {
+                format!(
+                    "could not read the webhook master key secret {id}: {}",
+                    aws_sdk_secretsmanager::error::DisplayErrorContext(e)
+                )
+            })?;
+            decode(secret.secret_string().ok_or("the webhook master key secret has no SecretString")?)
+        }
+    }
+}
+
+/// The webhook machinery on `store`, queueing to SQS (`WEBHOOK_QUEUE_URL`) on AWS.
+pub async fn aws_webhooks<S: Persistence>(
+    settings: &Settings,
+    store: S,
+    aws: &aws_config::SdkConfig,
+    clock: Clock,
+    metrics: Metrics,
+) -> Result<Webhooks<S, DeliveryQueue>, Error> {
+    let Some(url) = settings.webhook_queue_url.clone() else {
+        let why = "no WEBHOOK_QUEUE_URL: the webhook functions need the delivery queue";
+        tracing::error!(reason = why, "refusing to start");
+        return Err(why.into());
+    };
+    let master_key = load_master_key(settings, Some(aws), false).await?;
+    let queue = DeliveryQueue::Sqs(SqsQueue::new(aws_sdk_sqs::Client::new(aws), url));
+    let policy = if settings.is_local() { AddressPolicy::LOCAL } else { AddressPolicy::PRODUCTION };
+    Ok(Webhooks { store, queue, sender: Sender::new(policy), master_key, clock, metrics })
+}
+
 /// Builds the app on `store` from `settings`.
-pub async fn build_app<S: Store>(
+pub async fn build_app<S: Persistence>(
     settings: Settings,
     store: S,
     aws: Option<&aws_config::SdkConfig>,
@@ -172,7 +241,12 @@ pub async fn run_lambda(functions: &'static [Function]) -> Result<(), Error> {
         #[cfg(feature = "embedded")]
         StoreConfig::Sqlite { path } => {
             let store = crate::store::SqliteStore::open(&path)?;
-            serve_lambda(build_app(settings, store, None).await?, functions).await
+            let mut app = build_app(settings.clone(), store.clone(), None).await?;
+            if functions.contains(&Function::Webhooks) {
+                let (clock, metrics) = (app.service.clock.clone(), app.service.metrics.clone());
+                app = app.with_webhooks(aws_webhooks(&settings, store, &sdk_config().await, clock, metrics).await?);
+            }
+            serve_lambda(app, functions).await
         }
         #[cfg(not(feature = "embedded"))]
         StoreConfig::Sqlite { .. } => {
@@ -184,12 +258,17 @@ pub async fn run_lambda(functions: &'static [Function]) -> Result<(), Error> {
             // The table is the template's: a function never creates it.
             let aws = sdk_config().await;
             let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), table);
-            serve_lambda(build_app(settings, store, Some(&aws)).await?, functions).await
+            let mut app = build_app(settings.clone(), store.clone(), Some(&aws)).await?;
+            if functions.contains(&Function::Webhooks) {
+                let (clock, metrics) = (app.service.clock.clone(), app.service.metrics.clone());
+                app = app.with_webhooks(aws_webhooks(&settings, store, &aws, clock, metrics).await?);
+            }
+            serve_lambda(app, functions).await
         }
     }
 }
 
-async fn serve_lambda<S: Store>(app: App<S>, functions: &'static [Function]) -> Result<(), Error> {
+async fn serve_lambda<S: Persistence>(app: App<S>, functions: &'static [Function]) -> Result<(), Error> {
     // Only the functions that call SBPS pay for its client at cold start.
     if functions.iter().any(|f| matches!(f, Function::Capture | Function::Cancel | Function::Refund | Function::Track))
     {
@@ -202,6 +281,104 @@ async fn serve_lambda<S: Store>(app: App<S>, functions: &'static [Function]) -> 
     }))
     .await
 }
+
+/// The functions that are not HTTP routes, and what each needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Job {
+    /// The table's stream: outbox events become deliveries.
+    Dispatch,
+    /// The delivery queue: one attempt per message.
+    Deliver,
+    /// Every minute: expire and recover what is due.
+    Sweep,
+}
+
+/// Runs the Lambda function of `job` on the store the environment selects.
+pub async fn run_job(job: Job) -> Result<(), Error> {
+    init_tracing();
+    let settings = Settings::from_env()?;
+    match settings.store.clone() {
+        #[cfg(feature = "embedded")]
+        StoreConfig::Sqlite { path } => {
+            let store = crate::store::SqliteStore::open(&path)?;
+            serve_job(job, settings, store, None).await
+        }
+        #[cfg(not(feature = "embedded"))]
+        StoreConfig::Sqlite { .. } => {
+            let why = "no TABLE_NAME, and this build has no embedded store (cargo feature `embedded`)";
+            tracing::error!(reason = why, "refusing to start");
+            Err(why.into())
+        }
+        StoreConfig::DynamoDb { table } => {
+            let aws = sdk_config().await;
+            let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), table);
+            serve_job(job, settings, store, Some(aws)).await
+        }
+    }
+}
+
+async fn serve_job<S: Persistence>(
+    job: Job,
+    settings: Settings,
+    store: S,
+    aws: Option<aws_config::SdkConfig>,
+) -> Result<(), Error> {
+    use aws_lambda_events::event::dynamodb::Event as StreamBatch;
+    use aws_lambda_events::event::eventbridge::EventBridgeEvent;
+    use aws_lambda_events::event::sqs::SqsEvent;
+    use lambda_http::lambda_runtime::{self, LambdaEvent};
+    let aws = match aws {
+        Some(aws) => aws,
+        None => sdk_config().await,
+    };
+    match job {
+        Job::Dispatch => {
+            let hooks = Arc::new(aws_webhooks(&settings, store, &aws, Clock::system(), Metrics::default()).await?);
+            lambda_runtime::run(lambda_runtime::service_fn(move |event: LambdaEvent<StreamBatch>| {
+                let hooks = Arc::clone(&hooks);
+                async move { Ok::<_, Error>(crate::jobs::dispatch::dispatch_batch(&hooks, &event.payload).await) }
+            }))
+            .await
+        }
+        Job::Deliver => {
+            let hooks = aws_webhooks(&settings, store, &aws, Clock::system(), Metrics::default()).await?;
+            let DeliveryQueue::Sqs(queue) = hooks.queue.clone() else { return Err("deliver needs the SQS queue".into()) };
+            hooks.sender.warm()?;
+            let (hooks, queue) = (Arc::new(hooks), Arc::new(queue));
+            lambda_runtime::run(lambda_runtime::service_fn(move |event: LambdaEvent<SqsEvent>| {
+                let (hooks, queue) = (Arc::clone(&hooks), Arc::clone(&queue));
+                async move { Ok::<_, Error>(crate::jobs::deliver::deliver_batch(&hooks, &queue, &event.payload).await) }
+            }))
+            .await
+        }
+        Job::Sweep => {
+            require_accounts_source(&settings)?;
+            let app = Arc::new(build_app(settings, store, Some(&aws)).await?);
+            app.service.provider.warm()?;
+            lambda_runtime::run(lambda_runtime::service_fn(
+                move |_: LambdaEvent<EventBridgeEvent<serde_json::Value>>| {
+                    let app = Arc::clone(&app);
+                    async move {
+                        let report = app.service.sweep(SWEEP_MINUTES_PER_RUN).await.map_err(|e| e.to_string())?;
+                        Ok::<_, Error>(serde_json::json!({
+                            "minutes": report.minutes,
+                            "expired": report.expired,
+                            "settled": report.settled,
+                            "stillPending": report.still_pending,
+                            "errors": report.errors,
+                            "lagMinutes": report.lag_minutes,
+                        }))
+                    }
+                },
+            ))
+            .await
+        }
+    }
+}
+
+/// How many whole minutes one scheduled sweep covers at most (a sweep that fell behind
+/// catches up this fast; 8 queries a minute on DynamoDB).
+pub const SWEEP_MINUTES_PER_RUN: u32 = 60;
 
 /// Runs every route and the SBPS sandbox on `127.0.0.1:$PORT`.
 #[cfg(feature = "sandbox")]
@@ -221,13 +398,18 @@ pub async fn run_local() -> Result<(), Error> {
 }
 
 #[cfg(feature = "sandbox")]
-async fn serve_local<S: Store>(app: App<S>) -> Result<(), Error> {
+async fn serve_local<S: crate::background::LocalOutbox>(app: App<S>) -> Result<(), Error> {
     use crate::sbps::sandbox::Sandbox;
     app.service.provider.warm()?;
+    let app = crate::background::with_local_webhooks(app).await?;
     let sandbox = Sandbox::new(app.service.clock.clone(), Sandbox::merchants_of(&app.service.accounts))?;
     let listener = crate::local::bind(app.settings.port).await?;
     tracing::info!(address = %listener.local_addr()?, store = ?app.settings.store, "local gateway and SBPS sandbox listening");
-    crate::local::serve(Arc::new(app), Some(Arc::new(sandbox)), listener).await?;
+    let app = Arc::new(app);
+    let background = tokio::spawn(crate::background::run(Arc::clone(&app)));
+    let served = crate::local::serve(app, Some(Arc::new(sandbox)), listener).await;
+    background.abort();
+    served?;
     Ok(())
 }
 

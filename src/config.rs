@@ -181,6 +181,27 @@ pub enum AccountSource {
     Demo,
 }
 
+/// Where the webhook master key comes from (DESIGN §6, §8).
+#[derive(Clone)]
+pub enum WebhookKeySource {
+    /// `WEBHOOK_MASTER_SECRET_ID`: a Secrets Manager secret whose string is the base64 key.
+    Secret(String),
+    /// `WEBHOOK_MASTER_KEY`: the base64 key itself (development, `cargo lambda watch`).
+    Inline(Secret),
+    /// Neither: `local` uses the published demo key; a Lambda function refuses to start.
+    Demo,
+}
+
+impl std::fmt::Debug for WebhookKeySource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            WebhookKeySource::Secret(id) => write!(f, "Secret({id})"),
+            WebhookKeySource::Inline(_) => f.write_str("Inline(..)"),
+            WebhookKeySource::Demo => f.write_str("Demo"),
+        }
+    }
+}
+
 /// Everything read from the environment at cold start.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -196,6 +217,9 @@ pub struct Settings {
     /// SBPS API timeouts: to connect, and for the whole call.
     pub sbps_connect_timeout: std::time::Duration,
     pub sbps_timeout: std::time::Duration,
+    pub webhook_key: WebhookKeySource,
+    /// `WEBHOOK_QUEUE_URL`: the SQS queue of `deliver` (AWS); `local` queues in process.
+    pub webhook_queue_url: Option<String>,
 }
 
 impl Settings {
@@ -248,6 +272,12 @@ impl Settings {
             expiry_grace: Duration::seconds(i64::from(grace)),
             sbps_connect_timeout: millis("SBPS_CONNECT_TIMEOUT_MS", 3_000)?,
             sbps_timeout: millis("SBPS_TIMEOUT_MS", 15_000)?,
+            webhook_key: match (var("WEBHOOK_MASTER_SECRET_ID"), var("WEBHOOK_MASTER_KEY")) {
+                (Some(id), _) => WebhookKeySource::Secret(id),
+                (None, Some(key)) => WebhookKeySource::Inline(Secret::new(key)),
+                (None, None) => WebhookKeySource::Demo,
+            },
+            webhook_queue_url: var("WEBHOOK_QUEUE_URL"),
         })
     }
 

@@ -7,10 +7,13 @@
 //! tests.
 
 pub mod app;
+#[cfg(feature = "sandbox")]
+pub mod background;
 pub mod clock;
 pub mod config;
 pub mod http;
 pub mod ids;
+pub mod jobs;
 #[cfg(feature = "sandbox")]
 pub mod local;
 pub mod metrics;

@@ -17,7 +17,7 @@ use crate::http::request::MAX_BODY_BYTES;
 use crate::http::{ApiError, App, handle};
 use crate::sbps::sandbox::{ResetConnection, Sandbox};
 use crate::service::Provider;
-use crate::store::Store;
+use crate::store::Persistence;
 
 /// Converts a hyper request to the `lambda_http` request the handlers take.
 async fn to_lambda(req: hyper::Request<Incoming>) -> Result<lambda_http::Request, ApiError> {
@@ -57,7 +57,7 @@ impl std::error::Error for Dropped {}
 
 /// Serves `app` (and the SBPS sandbox under `/sandbox/sbps/`, if given) on `listener` until
 /// the process ends.
-pub async fn serve<S: Store, P: Provider>(
+pub async fn serve<S: Persistence, P: Provider>(
     app: Arc<App<S, P>>,
     sandbox: Option<Arc<Sandbox>>,
     listener: TcpListener,

@@ -39,8 +39,20 @@ async fn a_created_payment_is_exactly_the_items_of_the_design() {
     ]
     .into_iter()
     .collect();
-    // The payment's partition also holds its first audit event.
-    assert_eq!(items.len(), 5, "{keys:?}");
+    // The payment's partition also holds its first audit event, and the due bucket of its
+    // expiry minute holds the sweeper's entry.
+    assert_eq!(items.len(), 6, "{keys:?}");
+    let due = items
+        .iter()
+        .find(|i| matches!(i.get("PK"), Some(AttributeValue::S(pk)) if pk.starts_with("DUE#")))
+        .expect("a due bucket entry");
+    assert_eq!(due.get("SK"), Some(&AttributeValue::S(format!("PAYMENT#{id}"))));
+    assert!(matches!(due.get("expiresAt"), Some(AttributeValue::N(_))), "due entries expire (TTL)");
+    let Some(AttributeValue::S(due_pk)) = due.get("PK") else { panic!("a due key") };
+    let parts: Vec<&str> = due_pk.split('#').collect();
+    assert_eq!(parts.len(), 3, "DUE#<yyyyMMddHHmm>#<shard>: {due_pk}");
+    assert_eq!(parts[1].len(), 12);
+    assert!(parts[2].parse::<u32>().is_ok_and(|shard| shard < 8));
     for (pk, sk) in &expected {
         assert!(
             items.iter().any(|i| i.get("PK") == Some(&AttributeValue::S(pk.clone()))

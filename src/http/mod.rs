@@ -4,12 +4,14 @@
 
 pub mod create;
 pub mod error;
+pub mod events;
 pub mod notify;
 pub mod operations;
 pub mod render;
 pub mod request;
 pub mod router;
 pub mod track;
+pub mod webhook_endpoints;
 pub use crate::views;
 
 use std::time::Instant;
@@ -22,7 +24,9 @@ use crate::config::Settings;
 use crate::payment::OperationKind;
 use crate::sbps::api::SbpsClient;
 use crate::service::{Provider, Service};
-use crate::store::Store;
+use crate::store::Persistence;
+use crate::webhooks::Webhooks;
+use crate::webhooks::queue::DeliveryQueue;
 
 pub use error::ApiError;
 pub use router::{Function, Route};
@@ -33,15 +37,22 @@ pub const MAX_LOGGED_CHARS: usize = 128;
 /// Everything a handler needs, built once per cold start.
 pub struct App<S, P = SbpsClient> {
     pub service: Service<S, P>,
+    /// The webhook machinery, in the functions that serve its routes (and `local`).
+    pub webhooks: Option<Webhooks<S, DeliveryQueue>>,
     pub settings: Settings,
     /// The result-notification URL SBPS posts to (`pagecon_url`).
     pub notification_url: String,
 }
 
-impl<S: Store, P: Provider> App<S, P> {
+impl<S: Persistence, P: Provider> App<S, P> {
     pub fn new(service: Service<S, P>, settings: Settings) -> Self {
         let notification_url = settings.notification_url();
-        App { service, settings, notification_url }
+        App { service, webhooks: None, settings, notification_url }
+    }
+
+    pub fn with_webhooks(mut self, webhooks: Webhooks<S, DeliveryQueue>) -> Self {
+        self.webhooks = Some(webhooks);
+        self
     }
 }
 
@@ -73,7 +84,7 @@ fn for_log(value: &str) -> &str {
 
 /// Answers one request, for the functions in `serves` (`None`: every route, as `local` does).
 /// Never fails and never panics on input: every error becomes its JSON answer. Logs one line.
-pub async fn handle<S: Store, P: Provider>(
+pub async fn handle<S: Persistence, P: Provider>(
     app: &App<S, P>,
     req: Request,
     serves: Option<&[Function]>,
@@ -111,7 +122,7 @@ pub async fn handle<S: Store, P: Provider>(
     response
 }
 
-async fn dispatch<S: Store, P: Provider>(
+async fn dispatch<S: Persistence, P: Provider>(
     app: &App<S, P>,
     req: &Request,
     route: &Route,
@@ -126,6 +137,14 @@ async fn dispatch<S: Store, P: Provider>(
         Route::Cancel { id } => operations::operate(app, req, api_path, id, OperationKind::Cancel).await,
         Route::Refund { id } => operations::operate(app, req, api_path, id, OperationKind::Refund).await,
         Route::SbpsNotification => Ok(notify::notify(app, req).await),
+        Route::CreateEndpoint => webhook_endpoints::create(app, req, api_path).await,
+        Route::ListEndpoints => webhook_endpoints::list(app, req).await,
+        Route::GetEndpoint { id } => webhook_endpoints::get(app, req, id).await,
+        Route::DeleteEndpoint { id } => webhook_endpoints::delete(app, req, id).await,
+        Route::RotateEndpointSecret { id } => webhook_endpoints::rotate_secret(app, req, api_path, id).await,
+        Route::EnableEndpoint { id } => webhook_endpoints::enable(app, req, api_path, id).await,
+        Route::PaymentEvents { id } => events::payment_events(app, req, id).await,
+        Route::RedeliverEvent { event_id } => events::redeliver(app, req, event_id).await,
     }
 }
 

@@ -14,6 +14,14 @@ pub enum Route {
     Cancel { id: String },
     Refund { id: String },
     SbpsNotification,
+    CreateEndpoint,
+    ListEndpoints,
+    GetEndpoint { id: String },
+    DeleteEndpoint { id: String },
+    RotateEndpointSecret { id: String },
+    EnableEndpoint { id: String },
+    PaymentEvents { id: String },
+    RedeliverEvent { event_id: String },
 }
 
 /// The Lambda function that serves a route; each binary answers its own routes only.
@@ -25,6 +33,8 @@ pub enum Function {
     Cancel,
     Refund,
     Notify,
+    /// Webhook endpoints, a payment's events and redelivery.
+    Webhooks,
 }
 
 impl Route {
@@ -36,6 +46,14 @@ impl Route {
             Route::Cancel { .. } => Function::Cancel,
             Route::Refund { .. } => Function::Refund,
             Route::SbpsNotification => Function::Notify,
+            Route::CreateEndpoint
+            | Route::ListEndpoints
+            | Route::GetEndpoint { .. }
+            | Route::DeleteEndpoint { .. }
+            | Route::RotateEndpointSecret { .. }
+            | Route::EnableEndpoint { .. }
+            | Route::PaymentEvents { .. }
+            | Route::RedeliverEvent { .. } => Function::Webhooks,
         }
     }
 
@@ -49,13 +67,25 @@ impl Route {
             Route::Cancel { .. } => "POST /v1/payments/{id}/cancels",
             Route::Refund { .. } => "POST /v1/payments/{id}/refunds",
             Route::SbpsNotification => "POST /v1/notifications/sbps",
+            Route::CreateEndpoint => "POST /v1/webhook-endpoints",
+            Route::ListEndpoints => "GET /v1/webhook-endpoints",
+            Route::GetEndpoint { .. } => "GET /v1/webhook-endpoints/{id}",
+            Route::DeleteEndpoint { .. } => "DELETE /v1/webhook-endpoints/{id}",
+            Route::RotateEndpointSecret { .. } => "POST /v1/webhook-endpoints/{id}/rotate-secret",
+            Route::EnableEndpoint { .. } => "POST /v1/webhook-endpoints/{id}/enable",
+            Route::PaymentEvents { .. } => "GET /v1/payments/{id}/events",
+            Route::RedeliverEvent { .. } => "POST /v1/events/{eventId}/redeliver",
         }
     }
 
     /// The payment id in the path, if any.
     pub fn payment_id(&self) -> Option<&str> {
         match self {
-            Route::GetPayment { id } | Route::Capture { id } | Route::Cancel { id } | Route::Refund { id } => Some(id),
+            Route::GetPayment { id }
+            | Route::Capture { id }
+            | Route::Cancel { id }
+            | Route::Refund { id }
+            | Route::PaymentEvents { id } => Some(id),
             _ => None,
         }
     }
@@ -80,6 +110,25 @@ pub fn api_path(path: &str) -> Option<&str> {
 pub fn route(method: &Method, path: &str) -> Result<Route, RouteError> {
     let path = api_path(path).ok_or(RouteError::NotFound)?;
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let owned = |s: &&str| (*s).to_owned();
+    // The endpoint collection and one endpoint answer two methods each.
+    match segments.as_slice() {
+        ["v1", "webhook-endpoints"] => {
+            return match *method {
+                Method::POST => Ok(Route::CreateEndpoint),
+                Method::GET | Method::HEAD => Ok(Route::ListEndpoints),
+                _ => Err(RouteError::MethodNotAllowed { allow: "GET, HEAD, POST" }),
+            };
+        }
+        ["v1", "webhook-endpoints", id] if !id.is_empty() => {
+            return match *method {
+                Method::DELETE => Ok(Route::DeleteEndpoint { id: owned(id) }),
+                Method::GET | Method::HEAD => Ok(Route::GetEndpoint { id: owned(id) }),
+                _ => Err(RouteError::MethodNotAllowed { allow: "DELETE, GET, HEAD" }),
+            };
+        }
+        _ => {}
+    }
     let (route, allowed) = match segments.as_slice() {
         ["v1", "payments"] => (Route::CreatePayment, Method::POST),
         ["v1", "payments", id] if !id.is_empty() => (Route::GetPayment { id: (*id).to_owned() }, Method::GET),
@@ -90,6 +139,10 @@ pub fn route(method: &Method, path: &str) -> Result<Route, RouteError> {
         ["v1", "payments", id, "cancels"] => (Route::Cancel { id: (*id).to_owned() }, Method::POST),
         ["v1", "payments", id, "refunds"] => (Route::Refund { id: (*id).to_owned() }, Method::POST),
         ["v1", "notifications", "sbps"] => (Route::SbpsNotification, Method::POST),
+        ["v1", "webhook-endpoints", id, "rotate-secret"] => (Route::RotateEndpointSecret { id: owned(id) }, Method::POST),
+        ["v1", "webhook-endpoints", id, "enable"] => (Route::EnableEndpoint { id: owned(id) }, Method::POST),
+        ["v1", "payments", id, "events"] => (Route::PaymentEvents { id: owned(id) }, Method::GET),
+        ["v1", "events", id, "redeliver"] => (Route::RedeliverEvent { event_id: owned(id) }, Method::POST),
         _ => return Err(RouteError::NotFound),
     };
     if *method == allowed || (allowed == Method::GET && *method == Method::HEAD) {
@@ -118,6 +171,23 @@ mod tests {
         assert_eq!(route(&Method::POST, "/v1/payments"), Ok(Route::CreatePayment));
         assert_eq!(route(&Method::POST, &format!("/v1/payments/{id}/refunds")), Ok(Route::Refund { id: id.into() }));
         assert_eq!(route(&Method::POST, "/v1/notifications/sbps"), Ok(Route::SbpsNotification));
+        assert_eq!(route(&Method::POST, "/v1/webhook-endpoints/"), Ok(Route::CreateEndpoint));
+        assert_eq!(route(&Method::GET, "/v1/webhook-endpoints"), Ok(Route::ListEndpoints));
+        assert_eq!(route(&Method::DELETE, "/v1/webhook-endpoints/e"), Ok(Route::DeleteEndpoint { id: "e".into() }));
+        assert_eq!(route(&Method::GET, "/prod/v1/webhook-endpoints/e"), Ok(Route::GetEndpoint { id: "e".into() }));
+        assert_eq!(
+            route(&Method::POST, "/v1/webhook-endpoints/e/rotate-secret"),
+            Ok(Route::RotateEndpointSecret { id: "e".into() })
+        );
+        assert_eq!(route(&Method::POST, "/v1/webhook-endpoints/e/enable"), Ok(Route::EnableEndpoint { id: "e".into() }));
+        assert_eq!(route(&Method::GET, &format!("/v1/payments/{id}/events")), Ok(Route::PaymentEvents { id: id.into() }));
+        assert_eq!(
+            route(&Method::POST, "/v1/events/evt_x_1/redeliver"),
+            Ok(Route::RedeliverEvent { event_id: "evt_x_1".into() })
+        );
+        for route_ in [Route::CreateEndpoint, Route::PaymentEvents { id: id.into() }] {
+            assert_eq!(route_.function(), Function::Webhooks);
+        }
     }
 
     #[test]
@@ -127,5 +197,13 @@ mod tests {
         assert_eq!(route(&Method::GET, "/v2/payments"), Err(RouteError::NotFound));
         assert_eq!(route(&Method::DELETE, "/v1/payments"), Err(RouteError::MethodNotAllowed { allow: "POST" }));
         assert_eq!(route(&Method::POST, "/v1/payments/x"), Err(RouteError::MethodNotAllowed { allow: "GET, HEAD" }));
+        assert_eq!(
+            route(&Method::PUT, "/v1/webhook-endpoints"),
+            Err(RouteError::MethodNotAllowed { allow: "GET, HEAD, POST" })
+        );
+        assert_eq!(
+            route(&Method::POST, "/v1/webhook-endpoints/e"),
+            Err(RouteError::MethodNotAllowed { allow: "DELETE, GET, HEAD" })
+        );
     }
 }

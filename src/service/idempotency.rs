@@ -56,15 +56,35 @@ impl IdempotencyKey {
         }
     }
 
+    /// The claim of a request that moves no money (a webhook endpoint's change): no payment,
+    /// no operation, locked for a little while.
+    pub fn claim(&self, locked_until: DateTime<Utc>, now: DateTime<Utc>) -> IdempotencyRecord {
+        IdempotencyRecord {
+            state: IdempotencyState::InProgress,
+            payment_id: None,
+            locked_until: Some(locked_until),
+            ..self.record_of(None, now)
+        }
+    }
+
+    /// The completed record of such a request.
+    pub fn answered(&self, response: StoredResponse, now: DateTime<Utc>) -> IdempotencyRecord {
+        IdempotencyRecord { response: Some(response), ..self.record_of(None, now) }
+    }
+
     /// A completed record of this key for `payment_id`, with no answer, operation or lock yet.
     fn record(&self, payment_id: &PaymentId, now: DateTime<Utc>) -> IdempotencyRecord {
+        self.record_of(Some(payment_id), now)
+    }
+
+    fn record_of(&self, payment_id: Option<&PaymentId>, now: DateTime<Utc>) -> IdempotencyRecord {
         IdempotencyRecord {
             account_id: self.account_id.clone(),
             key: self.key.clone(),
             request_hash: self.request_hash.clone(),
             state: IdempotencyState::Completed,
             response: None,
-            payment_id: Some(payment_id.clone()),
+            payment_id: payment_id.cloned(),
             operation_id: None,
             locked_until: None,
             expires_at: now + KEY_TTL,
@@ -116,6 +136,67 @@ pub fn decide(record: Option<&IdempotencyRecord>, key: &IdempotencyKey, now: Dat
             }
             _ => Decision::InProgress,
         },
+    }
+}
+
+/// How long a request that moves no money holds its key while it runs.
+const CLAIM_WINDOW: Duration = Duration::seconds(30);
+
+/// Runs `work` once per key, for requests that move no money (webhook endpoints): the key is
+/// claimed first, `work` runs, and a successful answer is kept for replay; a failed one
+/// releases the key. A replay of the same request answers the kept bytes; another request
+/// with the key is `KeyReused`; one still running is `InProgress`.
+pub async fn run_once<S, F, Fut, E>(
+    store: &S,
+    key: &IdempotencyKey,
+    now: DateTime<Utc>,
+    work: F,
+) -> Result<super::Answered<StoredResponse>, E>
+where
+    S: crate::store::Store,
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = Result<StoredResponse, E>>,
+    E: From<super::ServiceError>,
+{
+    use super::{Answered, ServiceError};
+    use crate::store::StoreError;
+    let claim = key.claim(now + CLAIM_WINDOW, now);
+    let mut expected = None;
+    loop {
+        match store.put_idempotency(&claim, expected.as_ref(), now).await {
+            Ok(()) => break,
+            Err(StoreError::IdempotencyKeyTaken(_)) => {
+                let record = store.idempotency(&key.account_id, &key.key, now).await.map_err(ServiceError::from)?;
+                match (decide(record.as_ref(), key, now), record) {
+                    (Decision::Replay(stored), _) => return Ok(Answered::Replayed(stored)),
+                    (Decision::KeyReused, _) => return Err(ServiceError::IdempotencyKeyReused.into()),
+                    // A claim whose holder died: taken over once its lock has passed.
+                    (Decision::InProgress, Some(r))
+                        if expected.is_none()
+                            && r.operation_id.is_none()
+                            && r.locked_until.is_some_and(|until| until <= now) =>
+                    {
+                        expected = Some(r);
+                    }
+                    _ => return Err(ServiceError::IdempotencyInProgress.into()),
+                }
+            }
+            Err(e) => return Err(ServiceError::from(e).into()),
+        }
+    }
+    match work().await {
+        Ok(answer) => {
+            let done = key.answered(answer.clone(), now);
+            store.put_idempotency(&done, Some(&claim), now).await.map_err(ServiceError::from)?;
+            Ok(Answered::Fresh(answer))
+        }
+        Err(e) => {
+            let released = IdempotencyRecord { expires_at: now, ..claim.clone() };
+            if let Err(release) = store.put_idempotency(&released, Some(&claim), now).await {
+                tracing::warn!(error = %release, "could not release an idempotency key");
+            }
+            Err(e)
+        }
     }
 }
 

@@ -7,7 +7,7 @@ use super::retry::retry_on_conflict;
 use super::{Provider, Service, ServiceError};
 use crate::config::Account;
 use crate::ids::{OperationId, PaymentId, TrackId};
-use crate::payment::{OperationStatus, Payment, Resender, Status};
+use crate::payment::{AuditEvent, OperationStatus, Payment, Resender, Status};
 use crate::store::Store;
 
 /// What the sweeper's visit to one due item did.
@@ -46,6 +46,12 @@ impl<S: Store, P: Provider> Service<S, P> {
             Ok((self.expire_if_due(payment).await?, account))
         })
         .await
+    }
+
+    /// The audit trail of a payment of `account`, in order.
+    pub async fn audit_trail(&self, account: &Account, id: &PaymentId) -> Result<Vec<AuditEvent>, ServiceError> {
+        self.payment_of(account, id).await?;
+        Ok(self.store.audit_events(id).await?)
     }
 
     /// Sweeper: expires payment `id` if it is pending and due.

@@ -31,6 +31,8 @@ use aws_sdk_dynamodb::types::{
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
+#[cfg(feature = "sandbox")]
+pub mod stream;
 mod webhooks;
 
 use super::item::{EventItem, IdempotencyItem, OperationItem, PaymentItem};
@@ -288,7 +290,8 @@ impl DynamoStore {
         &self.table
     }
 
-    /// Creates the table (key schema, on-demand, TTL) unless it exists; for DynamoDB Local.
+    /// Creates the table (key schema, on-demand, TTL, stream of new images) unless it exists;
+    /// for DynamoDB Local.
     /// Point-in-time recovery, encryption and tags are the SAM template's business.
     pub async fn ensure_table(&self) -> Result<(), StoreError> {
         if self.client.describe_table().table_name(&self.table).send().await.is_ok() {
@@ -313,6 +316,14 @@ impl DynamoStore {
             .attribute_definitions(attribute(SORT_KEY)?)
             .key_schema(key(PARTITION_KEY, KeyType::Hash)?)
             .key_schema(key(SORT_KEY, KeyType::Range)?)
+            // New images feed `dispatch` (the webhook outbox), as the SAM template sets it.
+            .stream_specification(
+                aws_sdk_dynamodb::types::StreamSpecification::builder()
+                    .stream_enabled(true)
+                    .stream_view_type(aws_sdk_dynamodb::types::StreamViewType::NewImage)
+                    .build()
+                    .map_err(unavailable)?,
+            )
             .send()
             .await;
         if let Err(e) = created {

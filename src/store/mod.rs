@@ -178,6 +178,10 @@ pub enum StoreError {
     Unavailable(String),
 }
 
+/// Both halves of the persistence port, as every adapter provides them.
+pub trait Persistence: Store + WebhookStore + Clone {}
+impl<T: Store + WebhookStore + Clone> Persistence for T {}
+
 /// The persistence port.
 pub trait Store: Send + Sync + 'static {
     /// Creates a payment (DESIGN §5: one atomic write).

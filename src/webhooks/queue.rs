@@ -61,6 +61,22 @@ impl Queue for SqsQueue {
     }
 }
 
+/// The queue a deployment uses: SQS on AWS, in-process in `local`.
+#[derive(Debug, Clone)]
+pub enum DeliveryQueue {
+    Sqs(SqsQueue),
+    Local(LocalQueue),
+}
+
+impl Queue for DeliveryQueue {
+    async fn send(&self, key: &DeliveryKey, delay: Duration) -> Result<(), QueueError> {
+        match self {
+            DeliveryQueue::Sqs(q) => q.send(key, delay).await,
+            DeliveryQueue::Local(q) => q.send(key, delay).await,
+        }
+    }
+}
+
 /// The in-process queue of `local`: keys by due time on the app clock.
 #[derive(Debug, Clone)]
 pub struct LocalQueue {

@@ -2,6 +2,7 @@
 //! addresses it vetted), no redirects followed, 5 s to connect, 15 s in all, at most 4 KiB of
 //! the answer read and none of it logged.
 
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -43,32 +44,47 @@ impl AttemptOutcome {
     }
 }
 
-/// Builds the client once per process.
+/// Builds its client once per process, on first use ([`Sender::warm`] at cold start in the
+/// function that delivers): the functions that only manage endpoints never pay for it.
 #[derive(Debug, Clone)]
 pub struct Sender {
-    http: reqwest::Client,
+    http: OnceLock<reqwest::Client>,
     policy: AddressPolicy,
+    connect: Duration,
+    total: Duration,
 }
 
 impl Sender {
-    pub fn new(policy: AddressPolicy) -> Result<Self, reqwest::Error> {
+    pub fn new(policy: AddressPolicy) -> Self {
         Self::with_timeouts(policy, Duration::from_secs(5), Duration::from_secs(15))
     }
 
-    pub fn with_timeouts(policy: AddressPolicy, connect: Duration, total: Duration) -> Result<Self, reqwest::Error> {
+    pub fn with_timeouts(policy: AddressPolicy, connect: Duration, total: Duration) -> Self {
+        Sender { http: OnceLock::new(), policy, connect, total }
+    }
+
+    fn http(&self) -> Result<&reqwest::Client, reqwest::Error> {
+        if let Some(client) = self.http.get() {
+            return Ok(client);
+        }
         let roots = webpki_root_certs::TLS_SERVER_ROOT_CERTS
             .iter()
             .filter_map(|der| reqwest::Certificate::from_der(der.as_ref()).ok());
-        let http = reqwest::Client::builder()
+        let client = reqwest::Client::builder()
             .tls_certs_only(roots)
-            .dns_resolver(VettingResolver::shared(policy))
+            .dns_resolver(VettingResolver::shared(self.policy))
             .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(connect)
-            .timeout(total)
+            .connect_timeout(self.connect)
+            .timeout(self.total)
             .pool_max_idle_per_host(2)
             .user_agent(concat!("kantan-webhooks/", env!("CARGO_PKG_VERSION")))
             .build()?;
-        Ok(Sender { http, policy })
+        Ok(self.http.get_or_init(|| client))
+    }
+
+    /// Builds the client now.
+    pub fn warm(&self) -> Result<(), reqwest::Error> {
+        self.http().map(|_| ())
     }
 
     pub fn policy(&self) -> AddressPolicy {
@@ -83,8 +99,8 @@ impl Sender {
         let Ok(signature) = HeaderValue::from_str(message.signature) else {
             return AttemptOutcome::failed("invalid_signature");
         };
-        let request = self
-            .http
+        let Ok(http) = self.http() else { return AttemptOutcome::failed("client") };
+        let request = http
             .post(url)
             .header("content-type", "application/json")
             .header("webhook-id", message.id)
