@@ -27,7 +27,7 @@ use kantan::sbps::form::encode_shift_jis_form;
 use kantan::sbps::hashcode::Charset;
 use kantan::sbps::result::{RESULT_HASH_ORDER, result_hashcode};
 use kantan::service::{Policy, ScriptedProvider, Service};
-use kantan::store::{DynamoStore, NewPaymentRecord, SqliteStore, Store};
+use kantan::store::{DynamoStore, NewPaymentRecord, Persistence, SqliteStore, Store};
 use lambda_http::{Body, Request};
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
@@ -45,7 +45,7 @@ fn settings() -> Result<Settings, Error> {
     })?)
 }
 
-fn app_on<S: Store>(store: S) -> Result<App<S, ScriptedProvider>, Error> {
+fn app_on<S: Persistence>(store: S) -> Result<App<S, ScriptedProvider>, Error> {
     let settings = settings()?;
     let accounts = Accounts::new(vec![demo_account(&settings.public_base_url)])?;
     let policy = Policy::new(settings.sbps_timeout, settings.expiry_grace);

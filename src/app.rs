@@ -342,7 +342,9 @@ async fn serve_job<S: Persistence>(
         }
         Job::Deliver => {
             let hooks = aws_webhooks(&settings, store, &aws, Clock::system(), Metrics::default()).await?;
-            let DeliveryQueue::Sqs(queue) = hooks.queue.clone() else { return Err("deliver needs the SQS queue".into()) };
+            let DeliveryQueue::Sqs(queue) = hooks.queue.clone() else {
+                return Err("deliver needs the SQS queue".into());
+            };
             hooks.sender.warm()?;
             let (hooks, queue) = (Arc::new(hooks), Arc::new(queue));
             lambda_runtime::run(lambda_runtime::service_fn(move |event: LambdaEvent<SqsEvent>| {

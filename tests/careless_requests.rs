@@ -11,13 +11,13 @@ use common::flow::*;
 use common::*;
 use kantan::config::DEMO_HASH_KEY;
 use kantan::sbps::sandbox::Fault;
-use kantan::store::Store;
+use kantan::store::Persistence;
 use serde_json::json;
 
 const CAPTURE: &str = "ST02-00201-402";
 const CANCEL_REFUND: &str = "ST02-00303-402";
 
-async fn raw_op<S: Store>(local: &Local<S>, id: &str, kind: &str, body: &str, key: Option<&str>) -> Reply {
+async fn raw_op<S: Persistence>(local: &Local<S>, id: &str, kind: &str, body: &str, key: Option<&str>) -> Reply {
     let mut req = local
         .http
         .post(format!("{}/v1/payments/{id}/{kind}", local.base))
@@ -99,7 +99,7 @@ async fn create_bodies_refuse_unknown_fields_and_duplicate_keys() {
 
 /// 30 requests at once with one key: the first answer, replayed byte for byte, or 409
 /// `idempotency_in_progress` with `Retry-After`; nothing else, and one SBPS call.
-async fn thirty_at_once_with_one_key<S: Store>(local: Arc<Local<S>>) {
+async fn thirty_at_once_with_one_key<S: Persistence>(local: Arc<Local<S>>) {
     let id = local.authorized("one-key-1", 1000).await;
     for (kind, function) in [("captures", CAPTURE), ("refunds", CANCEL_REFUND)] {
         let mut tasks = Vec::new();
@@ -139,7 +139,7 @@ async fn thirty_concurrent_operations_with_one_key_on_dynamodb() {
 
 /// A capture whose outcome is unknown (the connection dropped), then 20 reads at once: one
 /// of them sends the call again, the others see its lease and leave it.
-async fn twenty_reads_send_one_call<S: Store>(local: Arc<Local<S>>) {
+async fn twenty_reads_send_one_call<S: Persistence>(local: Arc<Local<S>>) {
     let id = local.authorized("reads-1", 1000).await;
     local.sandbox.inject(vec![Fault::Reset, Fault::Delay { millis: 300 }]);
     let r = local.op(&id, "captures", None, None).await;

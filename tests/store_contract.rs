@@ -8,7 +8,7 @@ use kantan::ids::{OperationId, PaymentId, TrackId};
 use kantan::money::Yen;
 use kantan::payment::{CaptureMode, NewPayment, Outcome, Payment, Status};
 use kantan::store::{
-    IdempotencyRecord, IdempotencyState, NewPaymentRecord, SqliteStore, Store, StoreError, StoredResponse,
+    IdempotencyRecord, IdempotencyState, NewPaymentRecord, Persistence, SqliteStore, StoreError, StoredResponse,
 };
 
 fn new_record(account: &str, reference: &str, key: Option<&str>) -> NewPaymentRecord {
@@ -43,7 +43,7 @@ fn idem(account: &str, key: &str, hash: &str) -> IdempotencyRecord {
     }
 }
 
-pub async fn create_then_read_back<S: Store>(store: S) {
+pub async fn create_then_read_back<S: Persistence>(store: S) {
     let r = new_record("acct", "ref-1", Some("k1"));
     store.create_payment(&r, start()).await.expect("create");
     let read = store.payment(&r.payment.id).await.expect("read").expect("present");
@@ -57,7 +57,7 @@ pub async fn create_then_read_back<S: Store>(store: S) {
     assert!(store.payment_by_track(&TrackId::generate()).await.expect("read").is_none());
 }
 
-pub async fn duplicate_reference_writes_nothing<S: Store>(store: S) {
+pub async fn duplicate_reference_writes_nothing<S: Persistence>(store: S) {
     let first = new_record("acct", "ref-1", None);
     store.create_payment(&first, start()).await.expect("create");
     let second = new_record("acct", "ref-1", Some("k2"));
@@ -72,7 +72,7 @@ pub async fn duplicate_reference_writes_nothing<S: Store>(store: S) {
     store.create_payment(&new_record("other", "ref-1", None), start()).await.expect("create");
 }
 
-pub async fn taken_idempotency_key_writes_nothing<S: Store>(store: S) {
+pub async fn taken_idempotency_key_writes_nothing<S: Persistence>(store: S) {
     let first = new_record("acct", "ref-1", Some("k1"));
     store.create_payment(&first, start()).await.expect("create");
     let second = new_record("acct", "ref-2", Some("k1"));
@@ -94,7 +94,7 @@ pub async fn taken_idempotency_key_writes_nothing<S: Store>(store: S) {
     store.create_payment(&third, later).await.expect("create over an expired key");
 }
 
-pub async fn changes_are_conditioned_on_version<S: Store>(store: S) {
+pub async fn changes_are_conditioned_on_version<S: Persistence>(store: S) {
     let r = new_record("acct", "ref-1", None);
     store.create_payment(&r, start()).await.expect("create");
     let authorized =
@@ -110,7 +110,7 @@ pub async fn changes_are_conditioned_on_version<S: Store>(store: S) {
     assert_eq!(read.version, 2);
 }
 
-pub async fn operations_and_events_are_written_with_the_payment<S: Store>(store: S) {
+pub async fn operations_and_events_are_written_with_the_payment<S: Persistence>(store: S) {
     let r = new_record("acct", "ref-1", None);
     store.create_payment(&r, start()).await.expect("create");
     let t = r.payment.authorize("00000616307348".into(), None, OperationId::generate(), start()).expect("authorize");
@@ -138,7 +138,7 @@ pub async fn operations_and_events_are_written_with_the_payment<S: Store>(store:
     assert_eq!(store.idempotency("acct", "cap-1", start()).await.expect("idem"), Some(key));
 }
 
-pub async fn ending_without_money_releases_the_reference<S: Store>(store: S) {
+pub async fn ending_without_money_releases_the_reference<S: Persistence>(store: S) {
     let r = new_record("acct", "ref-1", None);
     store.create_payment(&r, start()).await.expect("create");
     let expired = r.payment.expire_if_due(start() + Duration::hours(1)).expect("due");
@@ -146,7 +146,7 @@ pub async fn ending_without_money_releases_the_reference<S: Store>(store: S) {
     store.create_payment(&new_record("acct", "ref-1", None), start()).await.expect("reference released");
 }
 
-pub async fn invariant_breaking_writes_are_refused<S: Store>(store: S) {
+pub async fn invariant_breaking_writes_are_refused<S: Persistence>(store: S) {
     let r = new_record("acct", "ref-1", None);
     store.create_payment(&r, start()).await.expect("create");
     let mut t = r.payment.authorize("1".into(), None, OperationId::generate(), start()).expect("authorize");
@@ -155,7 +155,7 @@ pub async fn invariant_breaking_writes_are_refused<S: Store>(store: S) {
     assert_eq!(store.payment(&r.payment.id).await.expect("read").expect("present").version, 1);
 }
 
-pub async fn idempotency_records_are_claimed_once<S: Store>(store: S) {
+pub async fn idempotency_records_are_claimed_once<S: Persistence>(store: S) {
     let mut claim = idem("acct", "k", "h");
     claim.state = IdempotencyState::InProgress;
     claim.response = None;

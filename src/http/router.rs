@@ -139,7 +139,9 @@ pub fn route(method: &Method, path: &str) -> Result<Route, RouteError> {
         ["v1", "payments", id, "cancels"] => (Route::Cancel { id: (*id).to_owned() }, Method::POST),
         ["v1", "payments", id, "refunds"] => (Route::Refund { id: (*id).to_owned() }, Method::POST),
         ["v1", "notifications", "sbps"] => (Route::SbpsNotification, Method::POST),
-        ["v1", "webhook-endpoints", id, "rotate-secret"] => (Route::RotateEndpointSecret { id: owned(id) }, Method::POST),
+        ["v1", "webhook-endpoints", id, "rotate-secret"] => {
+            (Route::RotateEndpointSecret { id: owned(id) }, Method::POST)
+        }
         ["v1", "webhook-endpoints", id, "enable"] => (Route::EnableEndpoint { id: owned(id) }, Method::POST),
         ["v1", "payments", id, "events"] => (Route::PaymentEvents { id: owned(id) }, Method::GET),
         ["v1", "events", id, "redeliver"] => (Route::RedeliverEvent { event_id: owned(id) }, Method::POST),
@@ -179,8 +181,14 @@ mod tests {
             route(&Method::POST, "/v1/webhook-endpoints/e/rotate-secret"),
             Ok(Route::RotateEndpointSecret { id: "e".into() })
         );
-        assert_eq!(route(&Method::POST, "/v1/webhook-endpoints/e/enable"), Ok(Route::EnableEndpoint { id: "e".into() }));
-        assert_eq!(route(&Method::GET, &format!("/v1/payments/{id}/events")), Ok(Route::PaymentEvents { id: id.into() }));
+        assert_eq!(
+            route(&Method::POST, "/v1/webhook-endpoints/e/enable"),
+            Ok(Route::EnableEndpoint { id: "e".into() })
+        );
+        assert_eq!(
+            route(&Method::GET, &format!("/v1/payments/{id}/events")),
+            Ok(Route::PaymentEvents { id: id.into() })
+        );
         assert_eq!(
             route(&Method::POST, "/v1/events/evt_x_1/redeliver"),
             Ok(Route::RedeliverEvent { event_id: "evt_x_1".into() })

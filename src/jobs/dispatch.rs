@@ -43,11 +43,16 @@ pub fn read_record(record: &EventRecord) -> Result<Record, String> {
 }
 
 /// Dispatches a batch; the answer names the first record that failed, if any.
-pub async fn dispatch_batch<S: WebhookStore, Q: Queue>(webhooks: &Webhooks<S, Q>, batch: &Event) -> DynamoDbEventResponse {
+pub async fn dispatch_batch<S: WebhookStore, Q: Queue>(
+    webhooks: &Webhooks<S, Q>,
+    batch: &Event,
+) -> DynamoDbEventResponse {
     let mut response = DynamoDbEventResponse::default();
     for record in &batch.records {
         let outcome = match read_record(record) {
-            Ok(Record::Outbox(payment, event)) => webhooks.dispatch(&payment, &event).await.map(Some).map_err(|e| e.to_string()),
+            Ok(Record::Outbox(payment, event)) => {
+                webhooks.dispatch(&payment, &event).await.map(Some).map_err(|e| e.to_string())
+            }
             Ok(Record::Other) => Ok(None),
             Err(e) => {
                 // A record that can never be read is skipped (and logged), or it would block

@@ -6,7 +6,7 @@ use kantan::ids::PaymentId;
 use kantan::sbps::form::encode_shift_jis_form;
 use kantan::sbps::hashcode::Charset;
 use kantan::sbps::result::{RESULT_HASH_ORDER, result_hashcode};
-use kantan::store::Store;
+use kantan::store::Persistence;
 use serde_json::{Value, json};
 
 use super::{DEMO_KEY, Local, seed_body};
@@ -30,7 +30,7 @@ pub async fn reply(r: reqwest::RequestBuilder) -> Reply {
     Reply { status, headers, text: r.text().await.expect("body") }
 }
 
-impl<S: Store> Local<S> {
+impl<S: Persistence> Local<S> {
     pub async fn create(&self, reference: &str, amount: u32) -> Value {
         let mut body = seed_body(reference);
         body["amount"]["value"] = json!(amount);

@@ -12,7 +12,7 @@ use kantan::metrics::Metrics;
 use kantan::sbps::api::SbpsClient;
 use kantan::sbps::sandbox::Sandbox;
 use kantan::service::{Policy, Provider, Service};
-use kantan::store::{SqliteStore, Store};
+use kantan::store::{Persistence, SqliteStore};
 use lambda_http::{Body, Request, Response};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -40,11 +40,11 @@ pub fn other_account() -> Account {
     a
 }
 
-pub fn app_on<S: Store>(store: S) -> App<S> {
+pub fn app_on<S: Persistence>(store: S) -> App<S> {
     app_with(store, settings())
 }
 
-pub fn app_with<S: Store>(store: S, settings: Settings) -> App<S> {
+pub fn app_with<S: Persistence>(store: S, settings: Settings) -> App<S> {
     let metrics = Metrics::silent();
     let sbps = SbpsClient::new(settings.sbps_connect_timeout, settings.sbps_timeout, metrics.clone());
     app_with_provider(store, sbps, settings, metrics)
@@ -54,7 +54,7 @@ pub fn accounts(settings: &Settings) -> Accounts {
     Accounts::new(vec![demo_account(&settings.public_base_url), other_account()]).expect("accounts")
 }
 
-pub fn app_with_provider<S: Store, P: Provider>(
+pub fn app_with_provider<S: Persistence, P: Provider>(
     store: S,
     provider: P,
     settings: Settings,
@@ -86,11 +86,11 @@ pub async fn start_local() -> Local {
     start_local_on(SqliteStore::in_memory().expect("store")).await
 }
 
-pub async fn start_local_on<S: Store>(store: S) -> Local<S> {
+pub async fn start_local_on<S: Persistence>(store: S) -> Local<S> {
     start_local_with(store, Metrics::silent()).await
 }
 
-pub async fn start_local_with<S: Store>(store: S, metrics: Metrics) -> Local<S> {
+pub async fn start_local_with<S: Persistence>(store: S, metrics: Metrics) -> Local<S> {
     let listener = kantan::local::bind(0).await.expect("bind");
     let port = listener.local_addr().expect("addr").port().to_string();
     let settings = Settings::from_lookup(|name| match name {
@@ -197,14 +197,14 @@ impl Answer {
     }
 }
 
-pub async fn send<S: Store, P: Provider>(app: &App<S, P>, call: Call<'_>) -> Answer {
+pub async fn send<S: Persistence, P: Provider>(app: &App<S, P>, call: Call<'_>) -> Answer {
     let response = handle(app, call.request(), None).await;
     let text = String::from_utf8(response.body().as_ref().to_vec()).expect("utf-8 body");
     Answer { status: response.status().as_u16(), text, response }
 }
 
 /// Creates the seed payment with `reference`; answers its JSON.
-pub async fn create<S: Store, P: Provider>(app: &App<S, P>, reference: &str) -> Value {
+pub async fn create<S: Persistence, P: Provider>(app: &App<S, P>, reference: &str) -> Value {
     let a = send(app, Call::post("/v1/payments", &seed_body(reference))).await;
     assert_eq!(a.status, 201, "{}", a.text);
     a.json()

@@ -31,9 +31,13 @@ impl StreamReader {
         if let Some(arn) = &self.arn {
             return Ok(arn.clone());
         }
-        let out = self.dynamodb.describe_table().table_name(&self.table).send().await.map_err(|e| {
-            format!("describe table: {}", aws_sdk_dynamodb::error::DisplayErrorContext(e))
-        })?;
+        let out = self
+            .dynamodb
+            .describe_table()
+            .table_name(&self.table)
+            .send()
+            .await
+            .map_err(|e| format!("describe table: {}", aws_sdk_dynamodb::error::DisplayErrorContext(e)))?;
         let arn = out.table().and_then(|t| t.latest_stream_arn()).ok_or("the table has no stream")?.to_owned();
         self.arn = Some(arn.clone());
         Ok(arn)
@@ -42,9 +46,13 @@ impl StreamReader {
     /// The records written since the last call, from every shard, as one `dispatch` event.
     pub async fn next_batch(&mut self) -> Result<Event, String> {
         let arn = self.arn().await?;
-        let described = self.streams.describe_stream().stream_arn(&arn).send().await.map_err(|e| {
-            format!("describe stream: {}", aws_sdk_dynamodbstreams::error::DisplayErrorContext(e))
-        })?;
+        let described = self
+            .streams
+            .describe_stream()
+            .stream_arn(&arn)
+            .send()
+            .await
+            .map_err(|e| format!("describe stream: {}", aws_sdk_dynamodbstreams::error::DisplayErrorContext(e)))?;
         let shard_ids: Vec<String> = described
             .stream_description()
             .map(|d| d.shards().iter().filter_map(|s| s.shard_id().map(str::to_owned)).collect())
@@ -67,9 +75,13 @@ impl StreamReader {
         let mut records = Vec::new();
         for iterator in self.shards.values_mut() {
             let Some(current) = iterator.clone() else { continue };
-            let out = self.streams.get_records().shard_iterator(current).send().await.map_err(|e| {
-                format!("get records: {}", aws_sdk_dynamodbstreams::error::DisplayErrorContext(e))
-            })?;
+            let out = self
+                .streams
+                .get_records()
+                .shard_iterator(current)
+                .send()
+                .await
+                .map_err(|e| format!("get records: {}", aws_sdk_dynamodbstreams::error::DisplayErrorContext(e)))?;
             records.extend(out.records().iter().map(|r| lambda_record(r, &arn)));
             *iterator = out.next_shard_iterator().map(str::to_owned);
         }
