@@ -72,23 +72,61 @@ pub async fn with_local_webhooks<S: Persistence, P: Provider>(app: App<S, P>) ->
     Ok(app.with_webhooks(webhooks))
 }
 
-/// Runs the outbox, the deliveries and the sweeper until the task is dropped.
-pub async fn run<S: LocalOutbox, P: Provider>(app: Arc<App<S, P>>) {
-    let Some(DeliveryQueue::Local(queue)) = app.webhooks.as_ref().map(|w| w.queue.clone()) else {
-        tracing::error!("background runner started without the local queue");
-        return;
-    };
-    let source = Arc::new(Mutex::new(app.service.store.outbox_source().await));
-    if let OutboxSource::Table(store) = &*source.lock().await {
-        requeue_pending(store, &queue).await;
+/// What one tick did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tick {
+    /// Outbox events dispatched.
+    pub dispatched: usize,
+    /// Delivery attempts made (or found not due).
+    pub delivered: usize,
+    /// Whether the sweeper ran.
+    pub swept: bool,
+}
+
+/// The background work of `local`, one tick at a time.
+pub struct Runner<S, P> {
+    app: Arc<App<S, P>>,
+    queue: LocalQueue,
+    source: Mutex<OutboxSource>,
+    swept_minute: Mutex<Option<chrono::DateTime<chrono::Utc>>>,
+    /// Whole minutes one tick sweeps at most: every minute on the embedded store (one indexed
+    /// read each); two hours on DynamoDB (eight queries a minute), so a clock moved by days
+    /// is caught up over a few ticks rather than in one long one.
+    sweep_minutes: u32,
+}
+
+impl<S: LocalOutbox, P: Provider> Runner<S, P> {
+    /// A runner for `app` (which has its local webhooks), with the deliveries still pending in
+    /// the embedded store queued again.
+    pub async fn new(app: Arc<App<S, P>>) -> Result<Self, Error> {
+        let source = app.service.store.outbox_source().await;
+        Self::with_source(app, source).await
     }
-    let mut swept_minute = None;
-    loop {
-        let now = app.service.clock.now();
-        dispatch_outbox(&app, &source).await;
-        for key in queue.take_due(now) {
-            let (app, queue) = (Arc::clone(&app), queue.clone());
-            tokio::spawn(async move {
+
+    /// A runner reading the outbox from `source`.
+    pub async fn with_source(app: Arc<App<S, P>>, source: OutboxSource) -> Result<Self, Error> {
+        let Some(DeliveryQueue::Local(queue)) = app.webhooks.as_ref().map(|w| w.queue.clone()) else {
+            return Err("the background runner needs the app's local webhook queue".into());
+        };
+        let sweep_minutes = match &source {
+            OutboxSource::Table(store) => {
+                requeue_pending(store, &queue).await;
+                u32::MAX
+            }
+            OutboxSource::Stream(_) => 120,
+        };
+        Ok(Runner { app, queue, source: Mutex::new(source), swept_minute: Mutex::new(None), sweep_minutes })
+    }
+
+    /// Dispatches the outbox, makes every delivery attempt that is due, and sweeps if the
+    /// app clock entered a new minute since the last sweep.
+    pub async fn tick(&self) -> Tick {
+        let mut tick = Tick { dispatched: dispatch_outbox(&self.app, &self.source).await, ..Tick::default() };
+        let now = self.app.service.clock.now();
+        let mut attempts = tokio::task::JoinSet::new();
+        for key in self.queue.take_due(now) {
+            let (app, queue) = (Arc::clone(&self.app), self.queue.clone());
+            attempts.spawn(async move {
                 let Some(hooks) = &app.webhooks else { return };
                 match hooks.deliver(&key).await {
                     Ok(Next::Done) => {}
@@ -100,14 +138,39 @@ pub async fn run<S: LocalOutbox, P: Provider>(app: Arc<App<S, P>>) {
                 }
             });
         }
+        while attempts.join_next().await.is_some() {
+            tick.delivered += 1;
+        }
         let minute = due_minute(now);
-        if swept_minute != Some(minute) {
-            match app.service.sweep(u32::MAX).await {
-                Ok(_) => swept_minute = Some(minute),
+        let mut swept = self.swept_minute.lock().await;
+        if *swept != Some(minute) {
+            match self.app.service.sweep(self.sweep_minutes).await {
+                // Caught up: nothing more until the clock enters another minute.
+                Ok(report) if report.lag_minutes == 0 => {
+                    *swept = Some(minute);
+                    tick.swept = true;
+                }
+                Ok(_) => tick.swept = true,
                 Err(e) => tracing::warn!(error = %e, "sweep failed; retried next tick"),
             }
         }
-        tokio::time::sleep(TICK).await;
+        tick
+    }
+
+    /// Ticks every 200 ms until the task is dropped.
+    pub async fn run(self) {
+        loop {
+            self.tick().await;
+            tokio::time::sleep(TICK).await;
+        }
+    }
+}
+
+/// Runs the outbox, the deliveries and the sweeper until the task is dropped.
+pub async fn run<S: LocalOutbox, P: Provider>(app: Arc<App<S, P>>) {
+    match Runner::new(app).await {
+        Ok(runner) => runner.run().await,
+        Err(e) => tracing::error!(error = %e, "background runner not started"),
     }
 }
 
@@ -123,24 +186,33 @@ async fn requeue_pending(store: &SqliteStore, queue: &LocalQueue) {
     }
 }
 
-async fn dispatch_outbox<S: LocalOutbox, P: Provider>(app: &App<S, P>, source: &Mutex<OutboxSource>) {
-    let Some(hooks) = &app.webhooks else { return };
+/// Dispatches what the outbox holds; how many events.
+async fn dispatch_outbox<S: LocalOutbox, P: Provider>(app: &App<S, P>, source: &Mutex<OutboxSource>) -> usize {
+    let Some(hooks) = &app.webhooks else { return 0 };
     let mut source = source.lock().await;
+    let mut dispatched = 0;
     match &mut *source {
         OutboxSource::Table(store) => {
             let batch = match store.undispatched(OUTBOX_BATCH).await {
                 Ok(batch) => batch,
-                Err(e) => return tracing::warn!(error = %e, "could not read the outbox"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not read the outbox");
+                    return 0;
+                }
             };
             for (payment, event) in batch {
                 match hooks.dispatch(&payment, &event).await {
                     Ok(_) => {
+                        dispatched += 1;
                         if let Err(e) = store.mark_dispatched(&payment, event.seq).await {
                             tracing::warn!(error = %e, "could not mark an outbox event dispatched");
                         }
                     }
                     // Left in the outbox: tried again next tick.
-                    Err(e) => return tracing::warn!(error = %e, "dispatch failed"),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "dispatch failed");
+                        break;
+                    }
                 }
             }
         }
@@ -150,9 +222,11 @@ async fn dispatch_outbox<S: LocalOutbox, P: Provider>(app: &App<S, P>, source: &
                 if !answer.batch_item_failures.is_empty() {
                     tracing::warn!("a stream record failed to dispatch (local mode does not retry it)");
                 }
+                dispatched = batch.records.len();
             }
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "could not read the table's stream"),
         },
     }
+    dispatched
 }

@@ -19,6 +19,8 @@ pub mod deliver;
 pub mod dispatch;
 pub mod endpoints;
 pub mod queue;
+#[cfg(feature = "sandbox")]
+pub mod receiver;
 pub mod schedule;
 pub mod sender;
 pub mod signature;

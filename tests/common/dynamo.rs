@@ -132,3 +132,17 @@ pub async fn store_with(counter: Option<RequestCounter>) -> DynamoStore {
 pub async fn store() -> DynamoStore {
     store_with(None).await
 }
+
+/// The table's stream, read as Lambda's event source mapping would (for `dispatch`).
+pub fn stream_reader(store: &DynamoStore) -> kantan::store::dynamodb::stream::StreamReader {
+    let config = aws_sdk_dynamodbstreams::Config::builder()
+        .behavior_version(aws_sdk_dynamodbstreams::config::BehaviorVersion::latest())
+        .endpoint_url(endpoint())
+        .region(aws_sdk_dynamodbstreams::config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodbstreams::config::Credentials::new("local", "local", None, None, "test"));
+    kantan::store::dynamodb::stream::StreamReader::new(
+        aws_sdk_dynamodbstreams::Client::from_conf(config.build()),
+        store.client().clone(),
+        store.table(),
+    )
+}

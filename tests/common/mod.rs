@@ -3,6 +3,7 @@
 
 pub mod dynamo;
 pub mod flow;
+pub mod hooks;
 
 use chrono::{DateTime, TimeZone, Utc};
 use kantan::clock::Clock;
@@ -102,7 +103,10 @@ pub async fn start_local_with<S: Persistence>(store: S, metrics: Metrics) -> Loc
     .expect("settings");
     let base = settings.public_base_url.clone();
     let sbps = SbpsClient::new(settings.sbps_connect_timeout, settings.sbps_timeout, metrics.clone());
-    let app = app_with_provider(store, sbps, settings, metrics);
+    // With its local webhook machinery (nothing runs it unless a test makes a runner).
+    let app = kantan::background::with_local_webhooks(app_with_provider(store, sbps, settings, metrics))
+        .await
+        .expect("local webhooks");
     let sandbox = Arc::new(
         Sandbox::new(app.service.clock.clone(), Sandbox::merchants_of(&app.service.accounts)).expect("sandbox"),
     );

@@ -96,6 +96,8 @@ pub struct Sandbox {
     merchants: Vec<Merchant>,
     state: Mutex<State>,
     http: reqwest::Client,
+    /// The webhook receiver at `/sandbox/webhooks/<name>`.
+    pub receiver: crate::webhooks::receiver::WebhookReceiver,
 }
 
 impl Sandbox {
@@ -104,7 +106,7 @@ impl Sandbox {
             .connect_timeout(Duration::from_secs(3))
             .timeout(Duration::from_secs(10))
             .build()?;
-        Ok(Sandbox { clock, merchants, state: Mutex::new(State::default()), http })
+        Ok(Sandbox { clock, merchants, state: Mutex::new(State::default()), http, receiver: Default::default() })
     }
 
     /// The merchants of the gateway's accounts, as SBPS would have registered them.
@@ -161,9 +163,12 @@ impl Sandbox {
         &self.clock
     }
 
-    /// Answers a request under `/sandbox/sbps/`.
+    /// Answers a request under `/sandbox/sbps/` (and `/sandbox/webhooks/`, the receiver).
     pub async fn handle(&self, req: Request) -> Response<Body> {
         let path = req.uri().path().trim_end_matches('/').to_owned();
+        if path.starts_with("/sandbox/webhooks/") {
+            return self.receiver.handle(&req);
+        }
         match (req.method().clone(), path.as_str()) {
             (Method::POST, "/sandbox/sbps/purchase") => self.purchase(req.body().as_ref(), &path).await,
             (Method::POST, "/sandbox/sbps/api") => self.api(&req).await,

@@ -1,0 +1,96 @@
+//! Webhooks end to end on `local`: endpoints registered on the sandbox receiver, the
+//! background runner ticked by hand on the manual clock.
+
+use std::sync::Arc;
+
+use kantan::background::{LocalOutbox, OutboxSource, Runner, Tick};
+use kantan::metrics::Metrics;
+use kantan::store::{DynamoStore, SqliteStore};
+use kantan::sbps::api::SbpsClient;
+use serde_json::{Value, json};
+
+use super::flow::reply;
+use super::{DEMO_KEY, Local, start_local_with};
+
+pub struct Hooked<S: LocalOutbox> {
+    pub local: Local<S>,
+    pub runner: Runner<S, SbpsClient>,
+}
+
+/// On the embedded store, its outbox table.
+pub async fn hooked() -> Hooked<SqliteStore> {
+    let local = start_local_with(SqliteStore::in_memory().expect("store"), Metrics::silent()).await;
+    let runner = Runner::new(Arc::clone(&local.app)).await.expect("runner");
+    Hooked { local, runner }
+}
+
+/// On DynamoDB Local, its stream (handed to `dispatch` as Lambda would).
+pub async fn hooked_dynamo() -> Hooked<DynamoStore> {
+    let store = super::dynamo::store().await;
+    let reader = super::dynamo::stream_reader(&store);
+    let local = start_local_with(store, Metrics::silent()).await;
+    let runner =
+        Runner::with_source(Arc::clone(&local.app), OutboxSource::Stream(Box::new(reader))).await.expect("runner");
+    Hooked { local, runner }
+}
+
+impl<S: LocalOutbox> Hooked<S> {
+    pub fn inbox_url(&self, name: &str) -> String {
+        format!("{}/sandbox/webhooks/{name}", self.local.base)
+    }
+
+    /// Registers the inbox `name` for `events` (empty: all); sets the inbox's secret. Answers
+    /// the endpoint's JSON.
+    pub async fn register(&self, name: &str, events: &[&str]) -> Value {
+        let mut body = json!({"url": self.inbox_url(name)});
+        if !events.is_empty() {
+            body["events"] = json!(events);
+        }
+        let r = reply(
+            self.local.http.post(format!("{}/v1/webhook-endpoints", self.local.base)).bearer_auth(DEMO_KEY).json(&body),
+        )
+        .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        let endpoint = r.json();
+        self.control(name, json!({"secret": endpoint["secret"]})).await;
+        endpoint
+    }
+
+    pub async fn control(&self, name: &str, body: Value) {
+        let r = reply(self.local.http.post(format!("{}/control", self.inbox_url(name))).json(&body)).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+    }
+
+    /// Tells the inbox to answer `status` the next `times` deliveries.
+    pub async fn answer(&self, name: &str, status: u16, times: u32) {
+        self.control(name, json!({"answer": {"status": status, "times": times}})).await;
+    }
+
+    pub async fn arrivals(&self, name: &str) -> Vec<Value> {
+        let r = reply(self.local.http.get(self.inbox_url(name))).await;
+        r.json()["received"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// Ticks until a tick does nothing (at most 50).
+    pub async fn settle(&self) -> Tick {
+        let mut total = Tick::default();
+        for _ in 0..50 {
+            let tick = self.runner.tick().await;
+            total.dispatched += tick.dispatched;
+            total.delivered += tick.delivered;
+            total.swept |= tick.swept;
+            if tick.dispatched == 0 && tick.delivered == 0 {
+                break;
+            }
+        }
+        total
+    }
+
+    /// The payment's events as `GET /v1/payments/{id}/events` answers them.
+    pub async fn events(&self, id: &str) -> Vec<Value> {
+        let r = reply(self.local.http.get(format!("{}/v1/payments/{id}/events", self.local.base)).bearer_auth(DEMO_KEY))
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        r.json()["data"].as_array().cloned().unwrap_or_default()
+    }
+}

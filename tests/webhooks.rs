@@ -1,0 +1,215 @@
+//! Merchant webhooks end to end on `local` (DESIGN §8), on both stores: an endpoint on the
+//! sandbox receiver, a payment paid on the sandbox, the background runner ticked by hand on the
+//! manual clock. Every delivery is also checked with an independent verifier (the
+//! `standardwebhooks` crate).
+
+mod common;
+
+use chrono::{DateTime, Duration, Utc};
+use common::DEMO_KEY;
+use common::flow::reply;
+use common::hooks::{Hooked, hooked, hooked_dynamo};
+use kantan::background::LocalOutbox;
+use kantan::webhooks::schedule::RETRY_DELAYS;
+use serde_json::{Value, json};
+
+macro_rules! on_both_stores {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name(super::hooked().await).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn dynamodb() {
+                super::$name(super::hooked_dynamo().await).await
+            }
+        }
+    };
+}
+
+fn time(v: &Value) -> DateTime<Utc> {
+    v.as_str().and_then(|t| DateTime::parse_from_rfc3339(t).ok()).map(|t| t.with_timezone(&Utc)).expect("a time")
+}
+
+/// Verifies an arrival with the `standardwebhooks` crate and `secret`.
+fn independently_verified(arrival: &Value, secret: &str) -> bool {
+    let mut headers = lambda_http::http::HeaderMap::new();
+    for (name, field) in [("webhook-id", "id"), ("webhook-timestamp", "timestamp"), ("webhook-signature", "signature")] {
+        headers.insert(name, arrival[field].as_str().unwrap_or_default().parse().expect("header"));
+    }
+    let verifier = standardwebhooks::Webhook::new(secret).expect("secret");
+    verifier.verify(arrival["body"].as_str().unwrap_or_default().as_bytes(), &headers).is_ok()
+}
+
+fn body(arrival: &Value) -> Value {
+    serde_json::from_str(arrival["body"].as_str().unwrap_or_default()).expect("a JSON body")
+}
+
+async fn delivery_of<S: LocalOutbox>(h: &Hooked<S>, payment: &str, kind: &str) -> Value {
+    let events = h.events(payment).await;
+    let event = events.iter().find(|e| e["type"] == kind).unwrap_or_else(|| panic!("no {kind} in {events:?}"));
+    event["deliveries"][0].clone()
+}
+
+on_both_stores!(authorized_then_captured_arrive_signed);
+async fn authorized_then_captured_arrive_signed<S: LocalOutbox>(h: Hooked<S>) {
+    let endpoint = h.register("shop", &[]).await;
+    let secret = endpoint["secret"].as_str().expect("secret").to_owned();
+    assert!(secret.starts_with("whsec_"));
+    let id = h.local.authorized("order-1", 1000).await;
+    h.settle().await;
+    let capture = h.local.op(&id, "captures", None, None).await;
+    assert_eq!(capture.status, 201, "{}", capture.text);
+    h.settle().await;
+
+    let arrivals = h.arrivals("shop").await;
+    let kinds: Vec<Value> = arrivals.iter().map(|a| body(a)["type"].clone()).collect();
+    assert_eq!(kinds, [json!("payment.authorized"), json!("payment.captured")]);
+    for a in &arrivals {
+        assert_eq!(a["verified"], true, "{a}");
+        assert!(independently_verified(a, &secret), "{a}");
+        let b = body(a);
+        assert_eq!(a["id"], b["id"]);
+        assert_eq!(b["data"]["payment"]["id"], json!(id));
+        assert!(a["body"].as_str().map(str::len).unwrap_or(0) <= 16 * 1024);
+    }
+    let captured = body(&arrivals[1]);
+    assert_eq!(captured["id"], json!(format!("evt_{id}_{}", captured["data"]["sequence"])));
+    assert_eq!(captured["data"]["payment"]["status"], "captured");
+    assert_eq!(captured["data"]["payment"]["capturedAmount"]["value"], 1000);
+    assert_eq!(captured["data"]["operation"]["type"], "capture");
+    assert_eq!(captured["data"]["operation"]["status"], "succeeded");
+    assert!(captured["data"]["payment"].get("nextStep").is_none());
+
+    // The events route shows each event with its delivery.
+    let events = h.events(&id).await;
+    assert_eq!(events.len(), 2, "{events:?}");
+    for e in &events {
+        assert_eq!(e["deliveries"][0]["state"], "succeeded");
+        assert_eq!(e["deliveries"][0]["attempts"], 1);
+        assert_eq!(e["deliveries"][0]["lastStatus"], 200);
+    }
+    // Nothing more goes out, however long the runner runs.
+    h.local.app.service.clock.advance(Duration::days(2));
+    h.settle().await;
+    assert_eq!(h.arrivals("shop").await.len(), 2);
+}
+
+on_both_stores!(a_receiver_failing_three_times_gets_four_attempts_with_one_id);
+async fn a_receiver_failing_three_times_gets_four_attempts_with_one_id<S: LocalOutbox>(h: Hooked<S>) {
+    let endpoint = h.register("flaky", &["payment.authorized"]).await;
+    let secret = endpoint["secret"].as_str().expect("secret").to_owned();
+    h.answer("flaky", 500, 3).await;
+    let id = h.local.authorized("order-1", 1000).await;
+    h.settle().await;
+    for (n, delay) in RETRY_DELAYS.iter().take(3).enumerate() {
+        let d = delivery_of(&h, &id, "payment.authorized").await;
+        assert_eq!((d["state"].clone(), d["attempts"].clone()), (json!("pending"), json!(n + 1)), "{d}");
+        assert_eq!(d["lastStatus"], 500);
+        let wait = (time(&d["nextAttemptAt"]) - time(&d["lastAttemptAt"])).num_milliseconds() as f64 / 1000.0;
+        let base = *delay as f64;
+        assert!(wait >= base * 0.9 - 1.0 && wait <= base * 1.1 + 1.0, "attempt {}: waited {wait}, schedule {base}", n + 1);
+        // Not before it is due.
+        h.local.app.service.clock.set(time(&d["nextAttemptAt"]) - Duration::seconds(1));
+        h.settle().await;
+        assert_eq!(h.arrivals("flaky").await.len(), n + 1, "nothing before the next attempt is due");
+        // Timestamps are the wall clock's seconds: a second apart, so each is fresh.
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+        h.local.app.service.clock.set(time(&d["nextAttemptAt"]));
+        h.settle().await;
+    }
+    let arrivals = h.arrivals("flaky").await;
+    assert_eq!(arrivals.len(), 4);
+    let answered: Vec<Value> = arrivals.iter().map(|a| a["answered"].clone()).collect();
+    assert_eq!(answered, [json!(500), json!(500), json!(500), json!(200)]);
+    assert!(arrivals.iter().all(|a| a["id"] == arrivals[0]["id"]), "one webhook-id for every attempt");
+    assert!(arrivals.iter().all(|a| independently_verified(a, &secret)));
+    let stamps: Vec<i64> = arrivals.iter().map(|a| a["timestamp"].as_str().unwrap_or("").parse().unwrap_or(0)).collect();
+    assert!(stamps.windows(2).all(|w| w[0] < w[1]), "a fresh timestamp each time: {stamps:?}");
+    let signatures: std::collections::HashSet<&str> = arrivals.iter().filter_map(|a| a["signature"].as_str()).collect();
+    assert_eq!(signatures.len(), 4, "a fresh signature each time");
+    let d = delivery_of(&h, &id, "payment.authorized").await;
+    assert_eq!((d["state"].clone(), d["attempts"].clone()), (json!("succeeded"), json!(4)));
+}
+
+on_both_stores!(failing_forever_ends_failed_with_no_extra_attempt);
+async fn failing_forever_ends_failed_with_no_extra_attempt<S: LocalOutbox>(h: Hooked<S>) {
+    h.register("down", &["payment.authorized"]).await;
+    h.answer("down", 503, 1000).await;
+    let id = h.local.authorized("order-1", 1000).await;
+    h.settle().await;
+    for _ in 0..20 {
+        let d = delivery_of(&h, &id, "payment.authorized").await;
+        if d["state"] != "pending" {
+            break;
+        }
+        h.local.app.service.clock.set(time(&d["nextAttemptAt"]));
+        h.settle().await;
+    }
+    let d = delivery_of(&h, &id, "payment.authorized").await;
+    assert_eq!((d["state"].clone(), d["attempts"].clone()), (json!("failed"), json!(10)), "{d}");
+    assert!(d["nextAttemptAt"].is_null());
+    h.local.app.service.clock.advance(Duration::days(3));
+    h.settle().await;
+    assert_eq!(h.arrivals("down").await.len(), 10, "no attempt after the schedule ends");
+}
+
+on_both_stores!(gone_disables_until_enabled_and_redeliver_sends_the_original_id);
+async fn gone_disables_until_enabled_and_redeliver_sends_the_original_id<S: LocalOutbox>(h: Hooked<S>) {
+    let endpoint = h.register("closing", &[]).await;
+    let endpoint_id = endpoint["id"].as_str().expect("id").to_owned();
+    h.answer("closing", 410, 1).await;
+    let id = h.local.authorized("order-1", 1000).await;
+    h.settle().await;
+    let base = &h.local.base;
+    let get = reply(h.local.http.get(format!("{base}/v1/webhook-endpoints/{endpoint_id}")).bearer_auth(DEMO_KEY)).await;
+    assert_eq!(get.json()["status"], "disabled", "{}", get.text);
+    assert_eq!(get.json()["disabledReason"], "gone");
+    assert_eq!(delivery_of(&h, &id, "payment.authorized").await["state"], "failed");
+
+    // Later events are skipped while it is disabled.
+    assert_eq!(h.local.op(&id, "captures", None, None).await.status, 201);
+    h.settle().await;
+    assert_eq!(h.arrivals("closing").await.len(), 1);
+    assert_eq!(delivery_of(&h, &id, "payment.captured").await["state"], "skipped");
+
+    let enabled =
+        reply(h.local.http.post(format!("{base}/v1/webhook-endpoints/{endpoint_id}/enable")).bearer_auth(DEMO_KEY)).await;
+    assert_eq!(enabled.status, 200, "{}", enabled.text);
+    assert_eq!(enabled.json()["status"], "enabled");
+    let event_id = h.events(&id).await.iter().find(|e| e["type"] == "payment.captured").expect("event")["id"].clone();
+    let event_id = event_id.as_str().expect("id").to_owned();
+    let redelivered =
+        reply(h.local.http.post(format!("{base}/v1/events/{event_id}/redeliver")).bearer_auth(DEMO_KEY)).await;
+    assert_eq!(redelivered.status, 202, "{}", redelivered.text);
+    h.settle().await;
+    let arrivals = h.arrivals("closing").await;
+    assert_eq!(arrivals.len(), 2);
+    assert_eq!(arrivals[1]["id"], json!(event_id), "redelivered with its original id");
+    assert_eq!(arrivals[1]["answered"], 200);
+    assert_eq!(delivery_of(&h, &id, "payment.captured").await["state"], "succeeded");
+
+    // Another account cannot redeliver it, or read the endpoint.
+    let foreign = reply(
+        h.local.http.post(format!("{base}/v1/events/{event_id}/redeliver")).bearer_auth(common::OTHER_KEY),
+    )
+    .await;
+    assert_eq!(foreign.status, 404, "{}", foreign.text);
+    let foreign =
+        reply(h.local.http.get(format!("{base}/v1/webhook-endpoints/{endpoint_id}")).bearer_auth(common::OTHER_KEY)).await;
+    assert_eq!(foreign.status, 404);
+}
+
+on_both_stores!(a_redirect_is_never_followed);
+async fn a_redirect_is_never_followed<S: LocalOutbox>(h: Hooked<S>) {
+    h.register("hop", &["payment.authorized"]).await;
+    let target = h.inbox_url("target");
+    h.control("hop", json!({"answer": {"status": 302, "times": 1, "location": target}})).await;
+    let id = h.local.authorized("order-1", 1000).await;
+    h.settle().await;
+    assert_eq!(h.arrivals("hop").await.len(), 1);
+    assert_eq!(h.arrivals("target").await.len(), 0, "the redirect was not followed");
+    let d = delivery_of(&h, &id, "payment.authorized").await;
+    assert_eq!((d["state"].clone(), d["lastStatus"].clone()), (json!("pending"), json!(302)));
+}
