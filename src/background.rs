@@ -90,8 +90,9 @@ pub struct Runner<S, P> {
     source: Mutex<OutboxSource>,
     swept_minute: Mutex<Option<chrono::DateTime<chrono::Utc>>>,
     /// Whole minutes one tick sweeps at most: every minute on the embedded store (one indexed
-    /// read each); two hours on DynamoDB (eight queries a minute), so a clock moved by days
-    /// is caught up over a few ticks rather than in one long one.
+    /// read each); five on DynamoDB (eight queries a minute), so that a tick stays short and
+    /// a clock moved by days is caught up over many ticks (a minute or two of real time
+    /// per day moved) rather than in one long one.
     sweep_minutes: u32,
 }
 
@@ -113,7 +114,7 @@ impl<S: LocalOutbox, P: Provider> Runner<S, P> {
                 requeue_pending(store, &queue).await;
                 u32::MAX
             }
-            OutboxSource::Stream(_) => 120,
+            OutboxSource::Stream(_) => 5,
         };
         Ok(Runner { app, queue, source: Mutex::new(source), swept_minute: Mutex::new(None), sweep_minutes })
     }

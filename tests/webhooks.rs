@@ -3,30 +3,16 @@
 //! manual clock. Every delivery is also checked with an independent verifier (the
 //! `standardwebhooks` crate).
 
+#[macro_use]
 mod common;
 
 use chrono::{DateTime, Duration, Utc};
 use common::DEMO_KEY;
 use common::flow::reply;
-use common::hooks::{Hooked, hooked, hooked_dynamo};
+use common::hooks::Hooked;
 use kantan::background::LocalOutbox;
 use kantan::webhooks::schedule::RETRY_DELAYS;
 use serde_json::{Value, json};
-
-macro_rules! on_both_stores {
-    ($name:ident) => {
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                super::$name(super::hooked().await).await
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn dynamodb() {
-                super::$name(super::hooked_dynamo().await).await
-            }
-        }
-    };
-}
 
 fn time(v: &Value) -> DateTime<Utc> {
     v.as_str().and_then(|t| DateTime::parse_from_rfc3339(t).ok()).map(|t| t.with_timezone(&Utc)).expect("a time")
@@ -35,7 +21,8 @@ fn time(v: &Value) -> DateTime<Utc> {
 /// Verifies an arrival with the `standardwebhooks` crate and `secret`.
 fn independently_verified(arrival: &Value, secret: &str) -> bool {
     let mut headers = lambda_http::http::HeaderMap::new();
-    for (name, field) in [("webhook-id", "id"), ("webhook-timestamp", "timestamp"), ("webhook-signature", "signature")] {
+    for (name, field) in [("webhook-id", "id"), ("webhook-timestamp", "timestamp"), ("webhook-signature", "signature")]
+    {
         headers.insert(name, arrival[field].as_str().unwrap_or_default().parse().expect("header"));
     }
     let verifier = standardwebhooks::Webhook::new(secret).expect("secret");
@@ -109,7 +96,11 @@ async fn a_receiver_failing_three_times_gets_four_attempts_with_one_id<S: LocalO
         assert_eq!(d["lastStatus"], 500);
         let wait = (time(&d["nextAttemptAt"]) - time(&d["lastAttemptAt"])).num_milliseconds() as f64 / 1000.0;
         let base = *delay as f64;
-        assert!(wait >= base * 0.9 - 1.0 && wait <= base * 1.1 + 1.0, "attempt {}: waited {wait}, schedule {base}", n + 1);
+        assert!(
+            wait >= base * 0.9 - 1.0 && wait <= base * 1.1 + 1.0,
+            "attempt {}: waited {wait}, schedule {base}",
+            n + 1
+        );
         // Not before it is due.
         h.local.app.service.clock.set(time(&d["nextAttemptAt"]) - Duration::seconds(1));
         h.settle().await;
@@ -125,7 +116,8 @@ async fn a_receiver_failing_three_times_gets_four_attempts_with_one_id<S: LocalO
     assert_eq!(answered, [json!(500), json!(500), json!(500), json!(200)]);
     assert!(arrivals.iter().all(|a| a["id"] == arrivals[0]["id"]), "one webhook-id for every attempt");
     assert!(arrivals.iter().all(|a| independently_verified(a, &secret)));
-    let stamps: Vec<i64> = arrivals.iter().map(|a| a["timestamp"].as_str().unwrap_or("").parse().unwrap_or(0)).collect();
+    let stamps: Vec<i64> =
+        arrivals.iter().map(|a| a["timestamp"].as_str().unwrap_or("").parse().unwrap_or(0)).collect();
     assert!(stamps.windows(2).all(|w| w[0] < w[1]), "a fresh timestamp each time: {stamps:?}");
     let signatures: std::collections::HashSet<&str> = arrivals.iter().filter_map(|a| a["signature"].as_str()).collect();
     assert_eq!(signatures.len(), 4, "a fresh signature each time");
@@ -175,7 +167,8 @@ async fn gone_disables_until_enabled_and_redeliver_sends_the_original_id<S: Loca
     assert_eq!(delivery_of(&h, &id, "payment.captured").await["state"], "skipped");
 
     let enabled =
-        reply(h.local.http.post(format!("{base}/v1/webhook-endpoints/{endpoint_id}/enable")).bearer_auth(DEMO_KEY)).await;
+        reply(h.local.http.post(format!("{base}/v1/webhook-endpoints/{endpoint_id}/enable")).bearer_auth(DEMO_KEY))
+            .await;
     assert_eq!(enabled.status, 200, "{}", enabled.text);
     assert_eq!(enabled.json()["status"], "enabled");
     let event_id = h.events(&id).await.iter().find(|e| e["type"] == "payment.captured").expect("event")["id"].clone();
@@ -191,13 +184,12 @@ async fn gone_disables_until_enabled_and_redeliver_sends_the_original_id<S: Loca
     assert_eq!(delivery_of(&h, &id, "payment.captured").await["state"], "succeeded");
 
     // Another account cannot redeliver it, or read the endpoint.
-    let foreign = reply(
-        h.local.http.post(format!("{base}/v1/events/{event_id}/redeliver")).bearer_auth(common::OTHER_KEY),
-    )
-    .await;
+    let foreign =
+        reply(h.local.http.post(format!("{base}/v1/events/{event_id}/redeliver")).bearer_auth(common::OTHER_KEY)).await;
     assert_eq!(foreign.status, 404, "{}", foreign.text);
     let foreign =
-        reply(h.local.http.get(format!("{base}/v1/webhook-endpoints/{endpoint_id}")).bearer_auth(common::OTHER_KEY)).await;
+        reply(h.local.http.get(format!("{base}/v1/webhook-endpoints/{endpoint_id}")).bearer_auth(common::OTHER_KEY))
+            .await;
     assert_eq!(foreign.status, 404);
 }
 

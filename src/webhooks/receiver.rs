@@ -96,7 +96,10 @@ impl WebhookReceiver {
             None => (rest, false),
         };
         if !valid_name(name) {
-            return json(StatusCode::BAD_REQUEST, serde_json::json!({"error": "an inbox name is 1-64 of [A-Za-z0-9_-]"}));
+            return json(
+                StatusCode::BAD_REQUEST,
+                serde_json::json!({"error": "an inbox name is 1-64 of [A-Za-z0-9_-]"}),
+            );
         }
         let mut inboxes = self.inboxes.lock().unwrap_or_else(|p| p.into_inner());
         if !inboxes.contains_key(name) && inboxes.len() >= MAX_INBOXES {
@@ -114,7 +117,10 @@ impl WebhookReceiver {
                     }
                     if let Some(answer) = c.answer {
                         if !(100..=599).contains(&answer.status) || answer.times > 1000 {
-                            return json(StatusCode::BAD_REQUEST, serde_json::json!({"error": "status 100-599, times <= 1000"}));
+                            return json(
+                                StatusCode::BAD_REQUEST,
+                                serde_json::json!({"error": "status 100-599, times <= 1000"}),
+                            );
                         }
                         inbox.script.push_back(answer);
                     }
@@ -130,7 +136,8 @@ impl WebhookReceiver {
 
     fn receive(inbox: &mut Inbox, req: &Request) -> Response<Body> {
         let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
-        let (id, timestamp, signature) = (header("webhook-id"), header("webhook-timestamp"), header("webhook-signature"));
+        let (id, timestamp, signature) =
+            (header("webhook-id"), header("webhook-timestamp"), header("webhook-signature"));
         let body = req.body().as_ref();
         let checked = match &inbox.secret {
             Some(secret) => verify(secret, &id, &timestamp, &signature, body, chrono::Utc::now().timestamp()),
@@ -170,7 +177,8 @@ impl WebhookReceiver {
                 received_at: chrono::Utc::now().to_rfc3339(),
             });
         }
-        let mut response = json(StatusCode::from_u16(status).unwrap_or(StatusCode::OK), serde_json::json!({"ok": status < 300}));
+        let mut response =
+            json(StatusCode::from_u16(status).unwrap_or(StatusCode::OK), serde_json::json!({"ok": status < 300}));
         if let Some(location) = location.and_then(|l| HeaderValue::from_str(&l).ok()) {
             response.headers_mut().insert("location", location);
         }

@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use kantan::background::{LocalOutbox, OutboxSource, Runner, Tick};
 use kantan::metrics::Metrics;
-use kantan::store::{DynamoStore, SqliteStore};
 use kantan::sbps::api::SbpsClient;
+use kantan::store::{DynamoStore, SqliteStore};
 use serde_json::{Value, json};
 
 use super::flow::reply;
@@ -88,8 +88,9 @@ impl<S: LocalOutbox> Hooked<S> {
 
     /// The payment's events as `GET /v1/payments/{id}/events` answers them.
     pub async fn events(&self, id: &str) -> Vec<Value> {
-        let r = reply(self.local.http.get(format!("{}/v1/payments/{id}/events", self.local.base)).bearer_auth(DEMO_KEY))
-            .await;
+        let r =
+            reply(self.local.http.get(format!("{}/v1/payments/{id}/events", self.local.base)).bearer_auth(DEMO_KEY))
+                .await;
         assert_eq!(r.status, 200, "{}", r.text);
         r.json()["data"].as_array().cloned().unwrap_or_default()
     }

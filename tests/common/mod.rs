@@ -1,6 +1,23 @@
 //! Shared test wiring: an app on a given store with a manual clock, and request builders.
 #![allow(dead_code)]
 
+/// Runs `async fn $name(h: Hooked<S>)` once on the embedded store and once on DynamoDB Local.
+#[allow(unused_macros)]
+macro_rules! on_both_stores {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name(crate::common::hooks::hooked().await).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn dynamodb() {
+                super::$name(crate::common::hooks::hooked_dynamo().await).await
+            }
+        }
+    };
+}
+
 pub mod dynamo;
 pub mod flow;
 pub mod hooks;
