@@ -40,6 +40,20 @@ async fn a_full_flow_logs_every_request_and_no_secret() {
     let local =
         start_local_with(SqliteStore::in_memory().expect("store"), Metrics { sink: Sink::Memory(lines.clone()) }).await;
 
+    // A webhook endpoint on the sandbox receiver: its secret and every signature stay out of
+    // the logs too.
+    let registered = flow::reply(
+        local
+            .http
+            .post(format!("{}/v1/webhook-endpoints", local.base))
+            .bearer_auth(DEMO_KEY)
+            .json(&serde_json::json!({"url": format!("{}/sandbox/webhooks/logs", local.base)})),
+    )
+    .await;
+    assert_eq!(registered.status, 201, "{}", registered.text);
+    let secret = registered.json()["secret"].as_str().expect("secret").to_owned();
+    let runner = kantan::background::Runner::new(local.app.clone()).await.expect("runner");
+
     let id = local.authorized("logs-1", 1000).await;
     local.sandbox.inject(vec![Fault::Error { code: "40209025".into() }]);
     assert_eq!(local.op(&id, "captures", Some(400), None).await.status, 502);
@@ -60,7 +74,25 @@ async fn a_full_flow_logs_every_request_and_no_secret() {
     .await;
     assert_eq!(cut.status, 404);
 
+    for _ in 0..5 {
+        runner.tick().await;
+    }
+    let arrivals =
+        flow::reply(local.http.get(format!("{}/sandbox/webhooks/logs", local.base))).await.json()["received"].clone();
+    let signatures: Vec<String> = arrivals
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|a| a["signature"].as_str().map(|s| s.trim_start_matches("v1,").to_owned()))
+        .collect();
+    assert!(signatures.len() >= 3, "authorized, captured, refunded: {arrivals}");
+
     let logs = String::from_utf8(buffer.0.lock().expect("buffer").clone()).expect("utf-8");
+    let secret_b64 = secret.trim_start_matches("whsec_").to_owned();
+    for hidden in std::iter::once(&secret_b64).chain(&signatures) {
+        assert!(!logs.contains(hidden.as_str()), "a log line contains a webhook secret or signature");
+    }
+    assert!(logs.contains("webhook attempt"), "deliveries are logged");
     let metrics = lines.lock().expect("metrics").join("\n");
     let basic = base64::engine::general_purpose::STANDARD.encode(format!("99999000:{DEMO_HASH_KEY}"));
     for secret in [DEMO_HASH_KEY, DEMO_API_KEY, "sk_wrong_key", basic.as_str()] {
@@ -98,4 +130,6 @@ async fn a_full_flow_logs_every_request_and_no_secret() {
     assert_eq!(named("SbpsErrors"), 1, "the checksum refusal");
     assert!(emf.iter().all(|m| m["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "KantanGateway"));
     assert!(emf.iter().any(|m| m["Operations"] == 1.0 && m["Type"] == "refund" && m["Outcome"] == "succeeded"));
+    assert!(emf.iter().any(|m| m["WebhookDeliveries"] == 1.0 && m["Outcome"] == "succeeded"));
+    assert!(emf.iter().any(|m| m.get("SweepLagMinutes").is_some()));
 }

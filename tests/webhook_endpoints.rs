@@ -56,7 +56,8 @@ async fn registration_refuses_what_design_refuses<S: LocalOutbox>(h: Hooked<S>) 
         let r = post(&h, "/v1/webhook-endpoints", Some(body.clone()), DEMO_KEY, None).await;
         assert_eq!(r.status, 400, "{body}: {}", r.text);
     }
-    let r = post(&h, "/v1/webhook-endpoints", Some(json!({"url": "https://merchant.example/h"})), "sk_nope", None).await;
+    let r =
+        post(&h, "/v1/webhook-endpoints", Some(json!({"url": "https://merchant.example/h"})), "sk_nope", None).await;
     assert_eq!(r.status, 401);
     assert_eq!(get(&h, "/v1/webhook-endpoints", DEMO_KEY).await.json()["data"], json!([]), "nothing was written");
 }
@@ -75,19 +76,22 @@ async fn an_account_has_at_most_five_and_sees_only_its_own<S: LocalOutbox>(h: Ho
         assert!(e["createdAt"].is_string());
         ids.push(e["id"].as_str().expect("id").to_owned());
     }
-    let sixth = post(&h, "/v1/webhook-endpoints", Some(json!({"url": "https://merchant.example/6"})), DEMO_KEY, None).await;
+    let sixth =
+        post(&h, "/v1/webhook-endpoints", Some(json!({"url": "https://merchant.example/6"})), DEMO_KEY, None).await;
     assert_eq!(sixth.status, 422, "{}", sixth.text);
     assert_eq!(sixth.json()["reason"]["code"], "webhook_endpoint_limit_reached");
 
     let list = get(&h, "/v1/webhook-endpoints", DEMO_KEY).await.json();
     assert_eq!(list["data"].as_array().map(Vec::len), Some(5));
-    assert!(list["data"].as_array().into_iter().flatten().all(|e| e.get("secret").is_none()), "the list shows no secret");
+    assert!(
+        list["data"].as_array().into_iter().flatten().all(|e| e.get("secret").is_none()),
+        "the list shows no secret"
+    );
     assert_eq!(get(&h, "/v1/webhook-endpoints", OTHER_KEY).await.json()["data"], json!([]));
     assert_eq!(get(&h, &format!("/v1/webhook-endpoints/{}", ids[0]), OTHER_KEY).await.status, 404);
-    let deleted = reply(
-        h.local.http.delete(format!("{}/v1/webhook-endpoints/{}", h.local.base, ids[0])).bearer_auth(OTHER_KEY),
-    )
-    .await;
+    let deleted =
+        reply(h.local.http.delete(format!("{}/v1/webhook-endpoints/{}", h.local.base, ids[0])).bearer_auth(OTHER_KEY))
+            .await;
     assert_eq!(deleted.status, 404, "another account cannot delete it");
 
     let deleted =
@@ -96,7 +100,8 @@ async fn an_account_has_at_most_five_and_sees_only_its_own<S: LocalOutbox>(h: Ho
     assert_eq!(deleted.status, 200, "{}", deleted.text);
     assert_eq!(get(&h, &format!("/v1/webhook-endpoints/{}", ids[0]), DEMO_KEY).await.status, 404);
     // A place is free again.
-    let again = post(&h, "/v1/webhook-endpoints", Some(json!({"url": "https://merchant.example/6"})), DEMO_KEY, None).await;
+    let again =
+        post(&h, "/v1/webhook-endpoints", Some(json!({"url": "https://merchant.example/6"})), DEMO_KEY, None).await;
     assert_eq!(again.status, 201, "{}", again.text);
     assert_eq!(get(&h, "/v1/webhook-endpoints/not-an-id", DEMO_KEY).await.status, 404);
 }
@@ -109,7 +114,9 @@ async fn creation_with_a_key_is_done_once<S: LocalOutbox>(h: Hooked<S>) {
     let again = post(&h, "/v1/webhook-endpoints", Some(body), DEMO_KEY, Some("ep-1")).await;
     assert_eq!((again.status, again.text.clone()), (201, first.text.clone()), "replayed byte for byte");
     assert_eq!(again.headers.get("idempotent-replayed").map(|v| v.as_bytes()), Some(&b"true"[..]));
-    let other = post(&h, "/v1/webhook-endpoints", Some(json!({"url": "https://merchant.example/x"})), DEMO_KEY, Some("ep-1")).await;
+    let other =
+        post(&h, "/v1/webhook-endpoints", Some(json!({"url": "https://merchant.example/x"})), DEMO_KEY, Some("ep-1"))
+            .await;
     assert_eq!(other.status, 422, "{}", other.text);
     assert_eq!(get(&h, "/v1/webhook-endpoints", DEMO_KEY).await.json()["data"].as_array().map(Vec::len), Some(1));
 }

@@ -11,7 +11,13 @@ use common::DEMO_KEY;
 use common::flow::reply;
 use common::hooks::Hooked;
 use kantan::background::LocalOutbox;
+use kantan::ids::{EndpointId, PaymentId};
+use kantan::payment::{AuditEvent, EventKind};
+use kantan::store::{Store, StoreError, WebhookStore};
+use kantan::webhooks::deliver::Next;
+use kantan::webhooks::queue::LocalQueue;
 use kantan::webhooks::schedule::RETRY_DELAYS;
+use kantan::webhooks::{AddressPolicy, Delivery, DeliveryKey, DeliveryState, Endpoint, MasterKey, Sender, Webhooks};
 use serde_json::{Value, json};
 
 fn time(v: &Value) -> DateTime<Utc> {
@@ -204,4 +210,138 @@ async fn a_redirect_is_never_followed<S: LocalOutbox>(h: Hooked<S>) {
     assert_eq!(h.arrivals("target").await.len(), 0, "the redirect was not followed");
     let d = delivery_of(&h, &id, "payment.authorized").await;
     assert_eq!((d["state"].clone(), d["lastStatus"].clone()), (json!("pending"), json!(302)));
+}
+
+/// A store that fails the next delivery record, as if the process died between the POST and
+/// the write of its attempt.
+struct CrashBeforeRecord<S> {
+    inner: S,
+    crash_next: std::sync::atomic::AtomicBool,
+}
+
+impl<S: WebhookStore> WebhookStore for CrashBeforeRecord<S> {
+    async fn event(&self, p: &PaymentId, seq: u64) -> Result<Option<AuditEvent>, StoreError> {
+        self.inner.event(p, seq).await
+    }
+    async fn create_endpoint(&self, e: &Endpoint, max: usize) -> Result<(), StoreError> {
+        self.inner.create_endpoint(e, max).await
+    }
+    async fn endpoints(&self, account: &str) -> Result<Vec<Endpoint>, StoreError> {
+        self.inner.endpoints(account).await
+    }
+    async fn endpoint(&self, account: &str, id: &EndpointId) -> Result<Option<Endpoint>, StoreError> {
+        self.inner.endpoint(account, id).await
+    }
+    async fn update_endpoint(&self, e: &Endpoint) -> Result<(), StoreError> {
+        self.inner.update_endpoint(e).await
+    }
+    async fn delete_endpoint(&self, account: &str, id: &EndpointId) -> Result<bool, StoreError> {
+        self.inner.delete_endpoint(account, id).await
+    }
+    async fn insert_delivery(&self, d: &Delivery) -> Result<bool, StoreError> {
+        self.inner.insert_delivery(d).await
+    }
+    async fn delivery(&self, key: &DeliveryKey) -> Result<Option<Delivery>, StoreError> {
+        self.inner.delivery(key).await
+    }
+    async fn update_delivery(&self, d: &Delivery, expected: u32) -> Result<(), StoreError> {
+        if self.crash_next.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            return Err(StoreError::Unavailable("crashed before the record".into()));
+        }
+        self.inner.update_delivery(d, expected).await
+    }
+    async fn deliveries(&self, p: &PaymentId) -> Result<Vec<Delivery>, StoreError> {
+        self.inner.deliveries(p).await
+    }
+}
+
+/// The outbox event of `kind` of payment `id`, as the store holds it.
+async fn outbox_event<S: LocalOutbox>(h: &Hooked<S>, id: &str, kind: &str) -> (PaymentId, AuditEvent) {
+    let id: PaymentId = id.parse().expect("id");
+    let events = h.local.app.service.store.audit_events(&id).await.expect("events");
+    let event = events.into_iter().find(|e| e.kind.as_str() == kind).expect("the event");
+    (id, event)
+}
+
+on_both_stores!(a_crash_between_the_post_and_its_record_sends_the_same_id_again);
+async fn a_crash_between_the_post_and_its_record_sends_the_same_id_again<S: LocalOutbox>(h: Hooked<S>) {
+    h.register("crash", &["payment.authorized"]).await;
+    let id = h.local.authorized("crash-1", 1000).await;
+    let (payment, event) = outbox_event(&h, &id, "payment.authorized").await;
+    let clock = h.local.app.service.clock.clone();
+    let crashy = Webhooks {
+        store: CrashBeforeRecord { inner: h.local.app.service.store.clone(), crash_next: true.into() },
+        queue: LocalQueue::new(clock.clone()),
+        sender: Sender::new(AddressPolicy::LOCAL),
+        master_key: MasterKey::demo(),
+        clock: clock.clone(),
+        metrics: kantan::metrics::Metrics::silent(),
+    };
+    assert_eq!(crashy.dispatch(&payment, &event).await.expect("dispatch").enqueued, 1);
+    let key = crashy.queue.take_due(clock.now()).pop().expect("a message");
+    assert!(crashy.deliver(&key).await.is_err(), "the attempt's record failed: the message stays");
+    assert_eq!(h.arrivals("crash").await.len(), 1, "the POST went out");
+    let d = crashy.store.delivery(&key).await.expect("read").expect("delivery");
+    assert_eq!((d.state, d.attempts), (DeliveryState::Pending, 0), "nothing recorded");
+    // The message comes back: the same event, the same id, and now it counts.
+    assert!(matches!(crashy.deliver(&key).await, Ok(Next::Done)));
+    let arrivals = h.arrivals("crash").await;
+    assert_eq!(arrivals.len(), 2);
+    assert_eq!(arrivals[0]["id"], arrivals[1]["id"]);
+    assert_eq!(arrivals[1]["verified"], true);
+    let d = crashy.store.delivery(&key).await.expect("read").expect("delivery");
+    assert_eq!((d.state, d.attempts), (DeliveryState::Succeeded, 1));
+}
+
+on_both_stores!(replayed_records_and_messages_count_once);
+async fn replayed_records_and_messages_count_once<S: LocalOutbox>(h: Hooked<S>) {
+    h.register("once", &[]).await;
+    let id = h.local.authorized("once-1", 1000).await;
+    let (payment, event) = outbox_event(&h, &id, "payment.authorized").await;
+    let hooks = h.local.app.webhooks.as_ref().expect("webhooks");
+    // The same stream record twice at once: one delivery.
+    let (a, b) = tokio::join!(hooks.dispatch(&payment, &event), hooks.dispatch(&payment, &event));
+    let (a, b) = (a.expect("dispatch"), b.expect("dispatch"));
+    assert_eq!(a.enqueued + b.enqueued, 1, "{a:?} {b:?}");
+    assert_eq!(a.existing + b.existing, 1);
+    assert_eq!(hooks.store.deliveries(&payment).await.expect("deliveries").len(), 1);
+    // Two copies of its message at once: one attempt counted.
+    let keys = match &hooks.queue {
+        kantan::webhooks::queue::DeliveryQueue::Local(q) => q.take_due(hooks.clock.now()),
+        _ => unreachable!("local queue"),
+    };
+    assert!(!keys.is_empty());
+    let key = keys[0].clone();
+    let (x, y) = tokio::join!(hooks.deliver(&key), hooks.deliver(&key));
+    assert!(x.is_ok() && y.is_ok());
+    let d = hooks.store.delivery(&key).await.expect("read").expect("delivery");
+    assert_eq!((d.state, d.attempts), (DeliveryState::Succeeded, 1), "one attempt counted");
+    // And afterwards a replayed record or message changes nothing.
+    let again = hooks.dispatch(&payment, &event).await.expect("dispatch");
+    assert_eq!((again.enqueued, again.existing), (0, 1));
+    assert!(matches!(hooks.deliver(&key).await, Ok(Next::Done)));
+    let d = hooks.store.delivery(&key).await.expect("read").expect("delivery");
+    assert_eq!((d.attempts, d.version), (1, 2));
+    assert!(h.arrivals("once").await.len() <= 2, "at least once, never a third time");
+}
+
+/// A failed transition (a version conflict) writes no event, so no webhook either.
+#[tokio::test]
+async fn a_failed_transition_writes_no_event() {
+    let h = common::hooks::hooked().await;
+    h.register("none", &[]).await;
+    let id = h.local.authorized("conflict-1", 1000).await;
+    let pid: PaymentId = id.parse().expect("id");
+    let store = &h.local.app.service.store;
+    let payment = store.payment(&pid).await.expect("read").expect("payment");
+    let now = h.local.app.service.clock.now();
+    let stale = payment.begin_cancel(kantan::ids::OperationId::generate(), None, now).expect("a cancel");
+    let winner = payment.begin_capture(kantan::ids::OperationId::generate(), None, now).expect("a capture");
+    store.apply(&winner, None).await.expect("the first write");
+    assert_eq!(store.apply(&stale, None).await, Err(StoreError::VersionConflict));
+    let events = store.audit_events(&pid).await.expect("events");
+    assert_eq!(events.iter().filter(|e| e.seq == stale.event.seq).count(), 1, "only the winner's");
+    assert!(
+        !events.iter().any(|e| e.kind == EventKind::OperationRequested && e.operation_id == stale.event.operation_id)
+    );
 }
