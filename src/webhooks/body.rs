@@ -92,7 +92,8 @@ mod tests {
             },
             now,
         );
-        let ok = |t: Result<crate::payment::Transition, crate::payment::StateError>| t.unwrap_or_else(|e| panic!("{e}"));
+        let ok =
+            |t: Result<crate::payment::Transition, crate::payment::StateError>| t.unwrap_or_else(|e| panic!("{e}"));
         let mut t = ok(p.authorize("t".into(), None, OperationId::generate(), now));
         let settle = |t: crate::payment::Transition, at| {
             let op = t.operation.clone().unwrap_or_else(|| panic!("an operation"));

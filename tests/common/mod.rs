@@ -21,6 +21,7 @@ macro_rules! on_both_stores {
 pub mod dynamo;
 pub mod flow;
 pub mod hooks;
+pub mod moto;
 
 use chrono::{DateTime, TimeZone, Utc};
 use kantan::clock::Clock;
