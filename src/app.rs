@@ -324,7 +324,6 @@ async fn serve_job<S: Persistence>(
     aws: Option<aws_config::SdkConfig>,
 ) -> Result<(), Error> {
     use aws_lambda_events::event::dynamodb::Event as StreamBatch;
-    use aws_lambda_events::event::eventbridge::EventBridgeEvent;
     use aws_lambda_events::event::sqs::SqsEvent;
     use lambda_http::lambda_runtime::{self, LambdaEvent};
     let aws = match aws {
@@ -357,22 +356,22 @@ async fn serve_job<S: Persistence>(
             require_accounts_source(&settings)?;
             let app = Arc::new(build_app(settings, store, Some(&aws)).await?);
             app.service.provider.warm()?;
-            lambda_runtime::run(lambda_runtime::service_fn(
-                move |_: LambdaEvent<EventBridgeEvent<serde_json::Value>>| {
-                    let app = Arc::clone(&app);
-                    async move {
-                        let report = app.service.sweep(SWEEP_MINUTES_PER_RUN).await.map_err(|e| e.to_string())?;
-                        Ok::<_, Error>(serde_json::json!({
-                            "minutes": report.minutes,
-                            "expired": report.expired,
-                            "settled": report.settled,
-                            "stillPending": report.still_pending,
-                            "errors": report.errors,
-                            "lagMinutes": report.lag_minutes,
-                        }))
-                    }
-                },
-            ))
+            // The schedule's payload (EventBridge Scheduler's, or an EventBridge rule's) is not
+            // read: every invocation sweeps what is due.
+            lambda_runtime::run(lambda_runtime::service_fn(move |_: LambdaEvent<serde_json::Value>| {
+                let app = Arc::clone(&app);
+                async move {
+                    let report = app.service.sweep(SWEEP_MINUTES_PER_RUN).await.map_err(|e| e.to_string())?;
+                    Ok::<_, Error>(serde_json::json!({
+                        "minutes": report.minutes,
+                        "expired": report.expired,
+                        "settled": report.settled,
+                        "stillPending": report.still_pending,
+                        "errors": report.errors,
+                        "lagMinutes": report.lag_minutes,
+                    }))
+                }
+            }))
             .await
         }
     }

@@ -115,3 +115,90 @@ async fn cancel_and_refund_events() {
     assert_eq!(status, 201, "{body}");
     assert!(body.contains("\"paymentStatus\":\"refunded\""));
 }
+
+const FIXTURE_ENDPOINT: &str = "2HdPqEndpointDemo0000000000";
+
+/// The endpoint the webhook events refer to, on the sandbox receiver's inbox `fixture`.
+async fn seed_endpoint(local: &Local<SqliteStore>) {
+    use kantan::store::WebhookStore;
+    use kantan::webhooks::{Endpoint, EndpointStatus};
+    let now = local.app.service.clock.now();
+    let endpoint = Endpoint {
+        id: FIXTURE_ENDPOINT.parse().expect("id"),
+        account_id: "2HdN2jq6XWmlkhqRC2gDTNYCvNH".into(),
+        url: format!("{}/sandbox/webhooks/fixture", local.base),
+        events: Vec::new(),
+        status: EndpointStatus::Enabled,
+        disabled_reason: None,
+        generation: 1,
+        previous_until: None,
+        consecutive_failures: 0,
+        failing_since: None,
+        created_at: now,
+        updated_at: now,
+        version: 1,
+    };
+    local.app.service.store.create_endpoint(&endpoint, 5).await.expect("seed endpoint");
+}
+
+#[tokio::test]
+async fn webhook_endpoint_events() {
+    let local = authorized().await;
+    let (status, body) = invoke(&local, "webhook-endpoint-create", Function::Webhooks).await;
+    assert_eq!(status, 201, "{body}");
+    assert!(body.contains("\"secret\":\"whsec_"));
+    assert_eq!(invoke(&local, "webhook-endpoint-create", Function::Webhooks).await, (201, body), "replayed");
+    seed_endpoint(&local).await;
+    for (name, expected) in [
+        ("webhook-endpoint-list", 200),
+        ("webhook-endpoint-get", 200),
+        ("webhook-endpoint-rotate-secret", 200),
+        ("webhook-endpoint-enable", 200),
+        ("payment-events", 200),
+        ("event-redeliver", 202),
+        ("webhook-endpoint-delete", 200),
+    ] {
+        let (status, body) = invoke(&local, name, Function::Webhooks).await;
+        assert_eq!(status, expected, "{name}: {body}");
+    }
+    assert_eq!(invoke(&local, "webhook-endpoint-get", Function::Webhooks).await.0, 404, "deleted");
+    assert_eq!(invoke(&local, "payment-events", Function::Track).await.0, 404, "the webhooks function's route");
+}
+
+#[tokio::test]
+async fn dispatch_deliver_and_sweep_events() {
+    use aws_lambda_events::event::dynamodb::Event as StreamBatch;
+    use aws_lambda_events::event::sqs::SqsEvent;
+    let local = authorized().await;
+    seed_endpoint(&local).await;
+    let read = |name: &str| {
+        let path = format!("{}/events/{name}.json", env!("CARGO_MANIFEST_DIR"));
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+    };
+    let hooks = local.app.webhooks.as_ref().expect("webhooks");
+
+    let batch: StreamBatch = serde_json::from_str(&read("dispatch")).expect("a DynamoDB stream event");
+    let answer = kantan::jobs::dispatch::dispatch_batch(hooks, &batch).await;
+    assert!(answer.batch_item_failures.is_empty());
+    let pid: PaymentId = SEED_ID.parse().expect("id");
+    use kantan::store::WebhookStore;
+    assert_eq!(hooks.store.deliveries(&pid).await.expect("deliveries").len(), 1, "one delivery for the endpoint");
+
+    let messages: SqsEvent = serde_json::from_str(&read("deliver")).expect("an SQS event");
+    // A delivery that succeeds touches no queue (the message is simply not reported).
+    let no_queue = aws_sdk_sqs::Config::builder()
+        .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
+        .region(aws_sdk_sqs::config::Region::new("ap-northeast-1"))
+        .endpoint_url("http://127.0.0.1:9")
+        .build();
+    let queue =
+        kantan::webhooks::queue::SqsQueue::new(aws_sdk_sqs::Client::from_conf(no_queue), "http://127.0.0.1:9/q");
+    let answer = kantan::jobs::deliver::deliver_batch(hooks, &queue, &messages).await;
+    assert!(answer.batch_item_failures.is_empty(), "delivered");
+    let inbox = flow::reply(local.http.get(format!("{}/sandbox/webhooks/fixture", local.base))).await.json();
+    assert_eq!(inbox["received"][0]["id"], format!("evt_{SEED_ID}_2"));
+
+    let schedule: serde_json::Value = serde_json::from_str(&read("sweep")).expect("a scheduled event");
+    assert_eq!(schedule["detail-type"], "Scheduled Event");
+    assert!(local.app.service.sweep(60).await.is_ok());
+}
