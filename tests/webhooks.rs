@@ -345,3 +345,40 @@ async fn a_failed_transition_writes_no_event() {
         !events.iter().any(|e| e.kind == EventKind::OperationRequested && e.operation_id == stale.event.operation_id)
     );
 }
+
+/// `local`'s runner, running on its own: once the app clock passes a due time (moved by the
+/// sandbox's clock control, as a person trying it would), it acts within 2 seconds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_local_runner_acts_within_two_seconds_of_the_clock() {
+    let h = common::hooks::hooked().await;
+    h.register("live", &[]).await;
+    let runner = kantan::background::Runner::new(std::sync::Arc::clone(&h.local.app)).await.expect("runner");
+    let running = tokio::spawn(runner.run());
+    let arrived = |kind: &'static str| {
+        let h = &h;
+        async move {
+            let started = std::time::Instant::now();
+            while started.elapsed() < std::time::Duration::from_secs(5) {
+                let arrivals = h.arrivals("live").await;
+                if arrivals.iter().any(|a| body(a)["type"] == kind) {
+                    return started.elapsed();
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            panic!("no {kind} within 5 s");
+        }
+    };
+    h.local.authorized("live-1", 1000).await;
+    let waited = arrived("payment.authorized").await;
+    assert!(waited < std::time::Duration::from_secs(2), "authorized arrived after {waited:?}");
+
+    h.local.create("live-2", 500).await;
+    let moved = reply(
+        h.local.http.post(format!("{}/sandbox/sbps/control/clock", h.local.base)).json(&json!({"advanceSeconds": 3 * 3600})),
+    )
+    .await;
+    assert_eq!(moved.status, 200, "{}", moved.text);
+    let waited = arrived("payment.expired").await;
+    assert!(waited < std::time::Duration::from_secs(2), "expired arrived after {waited:?}");
+    running.abort();
+}
