@@ -130,20 +130,16 @@ pub async fn load_accounts(settings: &Settings, aws: Option<&aws_config::SdkConf
 }
 
 /// The webhook master key: from Secrets Manager (`WEBHOOK_MASTER_SECRET_ID`, the secret
-/// string is the base64 key), inline (`WEBHOOK_MASTER_KEY`), or the published demo key, which
-/// only `local` may use (`allow_demo`).
+/// string is the key), inline (`WEBHOOK_MASTER_KEY`), or the published demo key, which only
+/// `local` may use (`allow_demo`). At least 32 characters.
 pub async fn load_master_key(
     settings: &Settings,
     aws: Option<&aws_config::SdkConfig>,
     allow_demo: bool,
 ) -> Result<MasterKey, Error> {
-    use base64::Engine;
-    let decode = |b64: &str| -> Result<MasterKey, Error> {
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(b64.trim())
-            .map_err(|_| "the webhook master key is not base64")?;
-        Ok(MasterKey::new(bytes)?)
-    };
+    // The key is the secret's text itself (the template generates 64 random letters and
+    // digits), at least 32 bytes of it.
+    let decode = |text: &str| -> Result<MasterKey, Error> { Ok(MasterKey::new(text.trim().as_bytes().to_vec())?) };
     match &settings.webhook_key {
         WebhookKeySource::Inline(key) => decode(key.expose()),
         WebhookKeySource::Demo if allow_demo => {
@@ -184,13 +180,15 @@ pub async fn aws_webhooks<S: Persistence>(
     aws: &aws_config::SdkConfig,
     clock: Clock,
     metrics: Metrics,
+    signs: bool,
 ) -> Result<Webhooks<S, DeliveryQueue>, Error> {
     let Some(url) = settings.webhook_queue_url.clone() else {
         let why = "no WEBHOOK_QUEUE_URL: the webhook functions need the delivery queue";
         tracing::error!(reason = why, "refusing to start");
         return Err(why.into());
     };
-    let master_key = load_master_key(settings, Some(aws), false).await?;
+    // Only the functions that show or use endpoint secrets read the master key.
+    let master_key = if signs { Some(load_master_key(settings, Some(aws), false).await?) } else { None };
     let queue = DeliveryQueue::Sqs(SqsQueue::new(aws_sdk_sqs::Client::new(aws), url));
     let policy = if settings.is_local() { AddressPolicy::LOCAL } else { AddressPolicy::PRODUCTION };
     Ok(Webhooks { store, queue, sender: Sender::new(policy), master_key, clock, metrics })
@@ -244,7 +242,8 @@ pub async fn run_lambda(functions: &'static [Function]) -> Result<(), Error> {
             let mut app = build_app(settings.clone(), store.clone(), None).await?;
             if functions.contains(&Function::Webhooks) {
                 let (clock, metrics) = (app.service.clock.clone(), app.service.metrics.clone());
-                app = app.with_webhooks(aws_webhooks(&settings, store, &sdk_config().await, clock, metrics).await?);
+                app =
+                    app.with_webhooks(aws_webhooks(&settings, store, &sdk_config().await, clock, metrics, true).await?);
             }
             serve_lambda(app, functions).await
         }
@@ -261,7 +260,7 @@ pub async fn run_lambda(functions: &'static [Function]) -> Result<(), Error> {
             let mut app = build_app(settings.clone(), store.clone(), Some(&aws)).await?;
             if functions.contains(&Function::Webhooks) {
                 let (clock, metrics) = (app.service.clock.clone(), app.service.metrics.clone());
-                app = app.with_webhooks(aws_webhooks(&settings, store, &aws, clock, metrics).await?);
+                app = app.with_webhooks(aws_webhooks(&settings, store, &aws, clock, metrics, true).await?);
             }
             serve_lambda(app, functions).await
         }
@@ -332,7 +331,8 @@ async fn serve_job<S: Persistence>(
     };
     match job {
         Job::Dispatch => {
-            let hooks = Arc::new(aws_webhooks(&settings, store, &aws, Clock::system(), Metrics::default()).await?);
+            let hooks =
+                Arc::new(aws_webhooks(&settings, store, &aws, Clock::system(), Metrics::default(), false).await?);
             lambda_runtime::run(lambda_runtime::service_fn(move |event: LambdaEvent<StreamBatch>| {
                 let hooks = Arc::clone(&hooks);
                 async move { Ok::<_, Error>(crate::jobs::dispatch::dispatch_batch(&hooks, &event.payload).await) }
@@ -340,7 +340,7 @@ async fn serve_job<S: Persistence>(
             .await
         }
         Job::Deliver => {
-            let hooks = aws_webhooks(&settings, store, &aws, Clock::system(), Metrics::default()).await?;
+            let hooks = aws_webhooks(&settings, store, &aws, Clock::system(), Metrics::default(), true).await?;
             let DeliveryQueue::Sqs(queue) = hooks.queue.clone() else {
                 return Err("deliver needs the SQS queue".into());
             };

@@ -65,7 +65,7 @@ pub async fn with_local_webhooks<S: Persistence, P: Provider>(app: App<S, P>) ->
         store: app.service.store.clone(),
         queue: DeliveryQueue::Local(LocalQueue::new(clock.clone())),
         sender: Sender::new(policy),
-        master_key,
+        master_key: Some(master_key),
         clock,
         metrics: app.service.metrics.clone(),
     };

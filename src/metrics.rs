@@ -94,6 +94,11 @@ impl Metrics {
         self.emit("SweepErrors", f64::from(report.errors), "Count", &[("Sweeper", "due")]);
     }
 
+    /// An endpoint disabled by the gateway (`gone`: a 410; `failing`: 5 days of failures).
+    pub fn endpoint_disabled(&self, reason: &str) {
+        self.emit("WebhookEndpointsDisabled", 1.0, "Count", &[("Reason", reason)]);
+    }
+
     /// One webhook attempt, by outcome (`succeeded`, `retrying`, `failed`, `gone`, `skipped`).
     pub fn webhook_attempt(&self, outcome: &str) {
         self.emit("WebhookDeliveries", 1.0, "Count", &[("Outcome", outcome)]);

@@ -37,7 +37,9 @@ struct Queues {
 
 async fn queues(name: &str) -> Queues {
     let sqs = moto::sqs();
-    let suffix = format!("{name}-{}", std::process::id());
+    static QUEUES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = QUEUES.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let suffix = format!("{name}-{}-{n}", std::process::id());
     let dead = sqs.create_queue().queue_name(format!("dlq-{suffix}")).send().await.expect("dlq");
     let dead = dead.queue_url().expect("url").to_owned();
     let dead_arn = arn(&sqs, &dead).await;
@@ -112,7 +114,7 @@ fn aws_hooks<S: WebhookStore>(h_clock: &kantan::clock::Clock, store: S, q: &Queu
         store,
         queue: DeliveryQueue::Sqs(SqsQueue::new(q.sqs.clone(), q.main.clone())),
         sender: Sender::new(AddressPolicy::LOCAL),
-        master_key: MasterKey::demo(),
+        master_key: Some(MasterKey::demo()),
         clock: h_clock.clone(),
         metrics: kantan::metrics::Metrics::silent(),
     }

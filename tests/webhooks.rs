@@ -273,7 +273,7 @@ async fn a_crash_between_the_post_and_its_record_sends_the_same_id_again<S: Loca
         store: CrashBeforeRecord { inner: h.local.app.service.store.clone(), crash_next: true.into() },
         queue: LocalQueue::new(clock.clone()),
         sender: Sender::new(AddressPolicy::LOCAL),
-        master_key: MasterKey::demo(),
+        master_key: Some(MasterKey::demo()),
         clock: clock.clone(),
         metrics: kantan::metrics::Metrics::silent(),
     };
@@ -374,7 +374,10 @@ async fn the_local_runner_acts_within_two_seconds_of_the_clock() {
 
     h.local.create("live-2", 500).await;
     let moved = reply(
-        h.local.http.post(format!("{}/sandbox/sbps/control/clock", h.local.base)).json(&json!({"advanceSeconds": 3 * 3600})),
+        h.local
+            .http
+            .post(format!("{}/sandbox/sbps/control/clock", h.local.base))
+            .json(&json!({"advanceSeconds": 3 * 3600})),
     )
     .await;
     assert_eq!(moved.status, 200, "{}", moved.text);

@@ -62,6 +62,10 @@ impl From<EndpointError> for ApiError {
             EndpointError::Conflict => ApiError::IdempotencyInProgress,
             EndpointError::Store(e) => e.into(),
             EndpointError::Queue => ApiError::StoreUnavailable,
+            EndpointError::NoMasterKey => {
+                tracing::error!("a webhook route reached a function without the master key");
+                ApiError::Internal
+            }
         }
     }
 }

@@ -40,10 +40,13 @@ impl<S: WebhookStore, Q: Queue> Webhooks<S, Q> {
         let Some(outbox) = event.and_then(|e| e.outbox) else {
             return self.settle(&delivery, DeliveryState::Skipped, None).await;
         };
+        let Some(master_key) = &self.master_key else {
+            return Err(StoreError::Unavailable("this function has no webhook master key".into()));
+        };
         let secrets: Vec<_> = endpoint
             .signing_generations(now)
             .into_iter()
-            .map(|g| self.master_key.endpoint_secret(&endpoint.account_id, endpoint.id.as_str(), g))
+            .map(|g| master_key.endpoint_secret(&endpoint.account_id, endpoint.id.as_str(), g))
             .collect();
         // The timestamp is the wall clock's, which receivers compare with theirs; the
         // schedule runs on the app clock (which `local` can move).
@@ -136,6 +139,7 @@ impl<S: WebhookStore, Q: Queue> Webhooks<S, Q> {
                     next.status = EndpointStatus::Disabled;
                     next.disabled_reason = Some(if gone { "gone" } else { "failing" }.to_owned());
                     tracing::warn!(endpoint_id = %next.id, reason = ?next.disabled_reason, "webhook endpoint disabled");
+                    self.metrics.endpoint_disabled(if gone { "gone" } else { "failing" });
                 }
             }
             next.version += 1;

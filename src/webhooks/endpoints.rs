@@ -28,6 +28,8 @@ pub enum EndpointError {
     Store(StoreError),
     #[error("the queue is unavailable")]
     Queue,
+    #[error("this function has no webhook master key")]
+    NoMasterKey,
 }
 
 impl From<StoreError> for EndpointError {
@@ -62,6 +64,7 @@ impl<S: WebhookStore, Q: Queue> Webhooks<S, Q> {
         events: Vec<EventKind>,
     ) -> Result<WithSecret, EndpointError> {
         let url = validate_url(url, self.sender.policy()).map_err(EndpointError::Url)?;
+        self.master_key.as_ref().ok_or(EndpointError::NoMasterKey)?;
         let now = self.clock.now();
         let mut events = events;
         events.sort_by_key(|k| k.as_str());
@@ -83,12 +86,13 @@ impl<S: WebhookStore, Q: Queue> Webhooks<S, Q> {
         };
         self.store.create_endpoint(&endpoint, MAX_ENDPOINTS).await?;
         tracing::info!(endpoint_id = %endpoint.id, "webhook endpoint registered");
-        Ok(self.with_secret(endpoint))
+        self.with_secret(endpoint)
     }
 
-    fn with_secret(&self, endpoint: Endpoint) -> WithSecret {
-        let secret = self.master_key.endpoint_secret(&endpoint.account_id, endpoint.id.as_str(), endpoint.generation);
-        WithSecret { secret: secret.reveal(), endpoint }
+    fn with_secret(&self, endpoint: Endpoint) -> Result<WithSecret, EndpointError> {
+        let key = self.master_key.as_ref().ok_or(EndpointError::NoMasterKey)?;
+        let secret = key.endpoint_secret(&endpoint.account_id, endpoint.id.as_str(), endpoint.generation);
+        Ok(WithSecret { secret: secret.reveal(), endpoint })
     }
 
     pub async fn endpoints(&self, account: &str) -> Result<Vec<Endpoint>, EndpointError> {
@@ -112,7 +116,7 @@ impl<S: WebhookStore, Q: Queue> Webhooks<S, Q> {
             })
             .await?;
         tracing::info!(endpoint_id = %endpoint.id, generation = endpoint.generation, "webhook secret rotated");
-        Ok(self.with_secret(endpoint))
+        self.with_secret(endpoint)
     }
 
     /// Turns a disabled endpoint back on, its failure count cleared.

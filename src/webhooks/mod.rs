@@ -160,7 +160,9 @@ pub struct Webhooks<S, Q> {
     pub store: S,
     pub queue: Q,
     pub sender: Sender,
-    pub master_key: MasterKey,
+    /// The key endpoint secrets derive from; `None` in the functions that never sign
+    /// (`dispatch`), which are not given it.
+    pub master_key: Option<MasterKey>,
     pub clock: Clock,
     pub metrics: Metrics,
 }
