@@ -16,7 +16,7 @@ start_dynamodb_local() {
   java -Djava.library.path="$dir/DynamoDBLocal_lib" -jar "$dir/DynamoDBLocal.jar" \
     -inMemory -sharedDb -disableTelemetry -port "$port" >"$tools/ddb.log" 2>&1 &
   ddb_pid=$!
-  trap 'kill $ddb_pid 2>/dev/null || true' EXIT
+  trap 'kill $ddb_pid ${moto_pid:-} 2>/dev/null || true' EXIT
   for _ in $(seq 1 600); do
     (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
     kill -0 "$ddb_pid" 2>/dev/null || { cat "$tools/ddb.log" >&2; echo "DynamoDB Local failed to start" >&2; exit 1; }

@@ -2,7 +2,7 @@
 //! `try_processing`, Stripe's keys and the Lambda Powertools utility: every request that
 //! carries a key asks [`decide`] once and branches on the answer.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, DurationRound, Utc};
 use sha2::{Digest, Sha256};
 
 use crate::ids::{OperationId, PaymentId};
@@ -59,6 +59,8 @@ impl IdempotencyKey {
     /// The claim of a request that moves no money (a webhook endpoint's change): no payment,
     /// no operation, locked for a little while.
     pub fn claim(&self, locked_until: DateTime<Utc>, now: DateTime<Utc>) -> IdempotencyRecord {
+        // Stored to the millisecond: the claim must compare equal to itself read back.
+        let locked_until = locked_until.duration_trunc(Duration::milliseconds(1)).unwrap_or(locked_until);
         IdempotencyRecord {
             state: IdempotencyState::InProgress,
             payment_id: None,
@@ -208,6 +210,23 @@ mod tests {
 
     fn now() -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2030, 1, 1, 0, 0, 0).single().unwrap_or_default()
+    }
+
+    /// A request that moves no money, run once per key on a clock with nanoseconds (the
+    /// stored lock has milliseconds): done, then replayed.
+    #[cfg(feature = "embedded")]
+    #[tokio::test]
+    async fn run_once_completes_and_replays_on_a_real_clock() {
+        use crate::service::{Answered, ServiceError};
+        let store = crate::store::SqliteStore::in_memory().unwrap_or_else(|e| panic!("{e}"));
+        let key = IdempotencyKey::new("acct", "k".into(), "POST", "/v1/webhook-endpoints", b"{}");
+        let now = now() + Duration::nanoseconds(123_456_789);
+        let answer = StoredResponse { status: 201, body: "{}".into() };
+        let work = || async { Ok::<_, ServiceError>(answer.clone()) };
+        let first = run_once(&store, &key, now, work).await;
+        assert_eq!(first, Ok(Answered::Fresh(answer.clone())));
+        let again = run_once(&store, &key, now + Duration::seconds(1), work).await;
+        assert_eq!(again, Ok(Answered::Replayed(answer)));
     }
 
     #[test]
