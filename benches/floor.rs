@@ -27,7 +27,7 @@ use kantan::sbps::form::encode_shift_jis_form;
 use kantan::sbps::hashcode::Charset;
 use kantan::sbps::result::{RESULT_HASH_ORDER, result_hashcode};
 use kantan::service::{Policy, ScriptedProvider, Service};
-use kantan::store::{DynamoStore, NewPaymentRecord, Persistence, SqliteStore, Store};
+use kantan::store::{DynamoStore, NewPaymentRecord, Persistence, SqliteStore};
 use lambda_http::{Body, Request};
 
 type Error = Box<dyn std::error::Error + Send + Sync>;

@@ -77,11 +77,14 @@ impl Queue for DeliveryQueue {
     }
 }
 
+/// Waiting keys by due time (and arrival order, for keys due at the same instant).
+type Waiting = BTreeMap<(DateTime<Utc>, u64), DeliveryKey>;
+
 /// The in-process queue of `local`: keys by due time on the app clock.
 #[derive(Debug, Clone)]
 pub struct LocalQueue {
     clock: Clock,
-    waiting: Arc<Mutex<BTreeMap<(DateTime<Utc>, u64), DeliveryKey>>>,
+    waiting: Arc<Mutex<Waiting>>,
     counter: Arc<std::sync::atomic::AtomicU64>,
 }
 
