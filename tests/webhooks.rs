@@ -385,3 +385,29 @@ async fn the_local_runner_acts_within_two_seconds_of_the_clock() {
     assert!(waited < std::time::Duration::from_secs(2), "expired arrived after {waited:?}");
     running.abort();
 }
+
+/// The README's verification example (Python, standard library only), run on a real delivery.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_readmes_python_verifier_accepts_a_real_delivery() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).expect("README");
+    let start = readme.find("```python\n").expect("a Python example in the README") + "```python\n".len();
+    let example = &readme[start..start + readme[start..].find("```").expect("its end")];
+    let h = common::hooks::hooked().await;
+    let secret = h.register("py", &[]).await["secret"].as_str().expect("secret").to_owned();
+    h.local.authorized("py-1", 1000).await;
+    h.settle().await;
+    let arrival = h.arrivals("py").await.pop().expect("a delivery");
+    let headers = json!({
+        "webhook-id": arrival["id"], "webhook-timestamp": arrival["timestamp"], "webhook-signature": arrival["signature"],
+    });
+    let body = arrival["body"].as_str().expect("body");
+    let script = format!(
+        "{example}\nimport json, sys\nh = json.loads(sys.argv[1])\nprint(verify(sys.argv[2], h, sys.argv[3].encode()), \
+         verify(sys.argv[2], h, sys.argv[3].encode() + b' '))\n"
+    );
+    let out = std::process::Command::new("python3")
+        .args(["-c", &script, &headers.to_string(), &secret, body])
+        .output()
+        .expect("python3 runs");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "True False", "{}", String::from_utf8_lossy(&out.stderr));
+}
