@@ -9,7 +9,7 @@ mod common;
 use chrono::{DateTime, Duration, Utc};
 use common::DEMO_KEY;
 use common::flow::reply;
-use common::hooks::Hooked;
+use common::hooks::{Hooked, independently_verified};
 use kantan::background::LocalOutbox;
 use kantan::ids::{EndpointId, PaymentId};
 use kantan::payment::{AuditEvent, EventKind};
@@ -22,17 +22,6 @@ use serde_json::{Value, json};
 
 fn time(v: &Value) -> DateTime<Utc> {
     v.as_str().and_then(|t| DateTime::parse_from_rfc3339(t).ok()).map(|t| t.with_timezone(&Utc)).expect("a time")
-}
-
-/// Verifies an arrival with the `standardwebhooks` crate and `secret`.
-fn independently_verified(arrival: &Value, secret: &str) -> bool {
-    let mut headers = lambda_http::http::HeaderMap::new();
-    for (name, field) in [("webhook-id", "id"), ("webhook-timestamp", "timestamp"), ("webhook-signature", "signature")]
-    {
-        headers.insert(name, arrival[field].as_str().unwrap_or_default().parse().expect("header"));
-    }
-    let verifier = standardwebhooks::Webhook::new(secret).expect("secret");
-    verifier.verify(arrival["body"].as_str().unwrap_or_default().as_bytes(), &headers).is_ok()
 }
 
 fn body(arrival: &Value) -> Value {
@@ -410,4 +399,45 @@ async fn the_readmes_python_verifier_accepts_a_real_delivery() {
         .output()
         .expect("python3 runs");
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "True False", "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// The sandbox receiver refuses what a merchant's verifier must refuse: a bare `v1,`, a cut
+/// signature, a stale or future timestamp, another body.
+#[tokio::test]
+async fn the_receiver_refuses_bad_signatures() {
+    use kantan::webhooks::signature::EndpointSecret;
+    let h = common::hooks::hooked().await;
+    let secret = kantan::webhooks::MasterKey::demo().endpoint_secret("a", "e", 1);
+    h.control("strict", json!({"secret": secret.reveal()})).await;
+    let now = chrono::Utc::now().timestamp();
+    let body = r#"{"id":"evt_x_2"}"#;
+    let good = secret.sign("evt_x_2", now, body.as_bytes());
+    let post = |ts: i64, signature: String, body: &'static str| {
+        let h = &h;
+        async move {
+            reply(
+                h.local
+                    .http
+                    .post(h.inbox_url("strict"))
+                    .header("webhook-id", "evt_x_2")
+                    .header("webhook-timestamp", ts.to_string())
+                    .header("webhook-signature", signature)
+                    .body(body),
+            )
+            .await
+            .status
+        }
+    };
+    assert_eq!(post(now, good.clone(), body).await, 200);
+    assert_eq!(post(now, "v1,".into(), body).await, 400);
+    assert_eq!(post(now, good[..good.len() - 6].to_owned(), body).await, 400);
+    assert_eq!(post(now - 600, secret.sign("evt_x_2", now - 600, body.as_bytes()), body).await, 400, "stale");
+    assert_eq!(post(now + 600, secret.sign("evt_x_2", now + 600, body.as_bytes()), body).await, 400, "future");
+    assert_eq!(post(now, good.clone(), r#"{"id":"evt_x_3"}"#).await, 400, "another body");
+    let other = EndpointSecret::parse(&kantan::webhooks::MasterKey::demo().endpoint_secret("a", "e", 2).reveal())
+        .expect("secret");
+    assert_eq!(post(now, other.sign("evt_x_2", now, body.as_bytes()), body).await, 400, "another secret");
+    let refusals: Vec<Value> = h.arrivals("strict").await.iter().map(|a| a["refusal"].clone()).collect();
+    assert_eq!(refusals[0], Value::Null);
+    assert!(refusals[1..].iter().all(|r| r.is_string()), "{refusals:?}");
 }

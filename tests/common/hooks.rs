@@ -15,13 +15,15 @@ use super::{DEMO_KEY, Local, start_local_with};
 pub struct Hooked<S: LocalOutbox> {
     pub local: Local<S>,
     pub runner: Runner<S, SbpsClient>,
+    /// The secret each inbox was given, to verify every arrival independently.
+    secrets: std::sync::Mutex<std::collections::HashMap<String, String>>,
 }
 
 /// On the embedded store, its outbox table.
 pub async fn hooked() -> Hooked<SqliteStore> {
     let local = start_local_with(SqliteStore::in_memory().expect("store"), Metrics::silent()).await;
     let runner = Runner::new(Arc::clone(&local.app)).await.expect("runner");
-    Hooked { local, runner }
+    Hooked { local, runner, secrets: Default::default() }
 }
 
 /// On DynamoDB Local, its stream (handed to `dispatch` as Lambda would).
@@ -31,7 +33,7 @@ pub async fn hooked_dynamo() -> Hooked<DynamoStore> {
     let local = start_local_with(store, Metrics::silent()).await;
     let runner =
         Runner::with_source(Arc::clone(&local.app), OutboxSource::Stream(Box::new(reader))).await.expect("runner");
-    Hooked { local, runner }
+    Hooked { local, runner, secrets: Default::default() }
 }
 
 impl<S: LocalOutbox> Hooked<S> {
@@ -57,6 +59,11 @@ impl<S: LocalOutbox> Hooked<S> {
     }
 
     pub async fn control(&self, name: &str, body: Value) {
+        if let Some(secret) = body["secret"].as_str()
+            && let Ok(mut secrets) = self.secrets.lock()
+        {
+            secrets.insert(name.to_owned(), secret.to_owned());
+        }
         let r = reply(self.local.http.post(format!("{}/control", self.inbox_url(name))).json(&body)).await;
         assert_eq!(r.status, 200, "{}", r.text);
     }
@@ -66,9 +73,17 @@ impl<S: LocalOutbox> Hooked<S> {
         self.control(name, json!({"answer": {"status": status, "times": times}})).await;
     }
 
+    /// What the inbox received. Every arrival the receiver verified must verify with the
+    /// `standardwebhooks` crate too (an independent implementation).
     pub async fn arrivals(&self, name: &str) -> Vec<Value> {
         let r = reply(self.local.http.get(self.inbox_url(name))).await;
-        r.json()["received"].as_array().cloned().unwrap_or_default()
+        let arrivals = r.json()["received"].as_array().cloned().unwrap_or_default();
+        let secret = self.secrets.lock().ok().and_then(|s| s.get(name).cloned());
+        for a in arrivals.iter().filter(|a| a["verified"] == true) {
+            let secret = secret.as_deref().expect("a verified arrival has a secret");
+            assert!(independently_verified(a, secret), "standardwebhooks refuses {a}");
+        }
+        arrivals
     }
 
     /// Ticks until a tick does nothing (at most 50).
@@ -94,4 +109,20 @@ impl<S: LocalOutbox> Hooked<S> {
         assert_eq!(r.status, 200, "{}", r.text);
         r.json()["data"].as_array().cloned().unwrap_or_default()
     }
+}
+
+/// Verifies an arrival with the `standardwebhooks` crate and `secret`.
+pub fn independently_verified(arrival: &Value, secret: &str) -> bool {
+    let mut headers = lambda_http::http::HeaderMap::new();
+    for (name, field) in [("webhook-id", "id"), ("webhook-timestamp", "timestamp"), ("webhook-signature", "signature")]
+    {
+        match arrival[field].as_str().unwrap_or_default().parse() {
+            Ok(value) => {
+                headers.insert(name, value);
+            }
+            Err(_) => return false,
+        }
+    }
+    let Ok(verifier) = standardwebhooks::Webhook::new(secret) else { return false };
+    verifier.verify(arrival["body"].as_str().unwrap_or_default().as_bytes(), &headers).is_ok()
 }
