@@ -441,3 +441,48 @@ async fn the_receiver_refuses_bad_signatures() {
     assert_eq!(refusals[0], Value::Null);
     assert!(refusals[1..].iter().all(|r| r.is_string()), "{refusals:?}");
 }
+
+/// An endpoint failing every attempt for 5 days, 20 times in a row at least, is disabled by the
+/// gateway (and later events are skipped); one success in between would have reset the count.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endpoint_failing_for_five_days_is_disabled() {
+    let h = common::hooks::hooked().await;
+    let endpoint = h.register("dead", &["payment.authorized", "payment.captured"]).await;
+    let endpoint_id = endpoint["id"].as_str().expect("id").to_owned();
+    h.answer("dead", 500, 1000).await;
+    let status = || async {
+        let r = reply(
+            h.local.http.get(format!("{}/v1/webhook-endpoints/{endpoint_id}", h.local.base)).bearer_auth(DEMO_KEY),
+        )
+        .await;
+        r.json()
+    };
+    let run_out = |kind: &'static str, id: String| {
+        let h = &h;
+        async move {
+            for _ in 0..12 {
+                let d = delivery_of(h, &id, kind).await;
+                if d["state"] != "pending" {
+                    return d;
+                }
+                h.local.app.service.clock.set(time(&d["nextAttemptAt"]));
+                h.settle().await;
+            }
+            panic!("the schedule did not end");
+        }
+    };
+    let id = h.local.authorized("dead-1", 1000).await;
+    h.settle().await;
+    let first = run_out("payment.authorized", id.clone()).await;
+    assert_eq!((first["state"].clone(), first["attempts"].clone()), (json!("failed"), json!(10)));
+    assert_eq!(status().await["status"], "enabled", "10 failures in about 3 days: not yet");
+
+    assert_eq!(h.local.op(&id, "captures", None, None).await.status, 201);
+    h.settle().await;
+    let second = run_out("payment.captured", id.clone()).await;
+    assert_eq!(second["attempts"], 10);
+    let endpoint = status().await;
+    assert_eq!(endpoint["status"], "disabled", "{endpoint}");
+    assert_eq!(endpoint["disabledReason"], "failing");
+    assert_eq!(h.arrivals("dead").await.len(), 20);
+}
