@@ -178,6 +178,24 @@ async fn gone_disables_until_enabled_and_redeliver_sends_the_original_id<S: Loca
     assert_eq!(arrivals[1]["answered"], 200);
     assert_eq!(delivery_of(&h, &id, "payment.captured").await["state"], "succeeded");
 
+    // With an Idempotency-Key, a redelivery is done once.
+    let keyed = || {
+        reply(
+            h.local
+                .http
+                .post(format!("{base}/v1/events/{event_id}/redeliver"))
+                .bearer_auth(DEMO_KEY)
+                .header("idempotency-key", "redeliver-1"),
+        )
+    };
+    let first = keyed().await;
+    assert_eq!(first.status, 202, "{}", first.text);
+    let again = keyed().await;
+    assert_eq!((again.status, again.text.clone()), (202, first.text.clone()));
+    assert!(again.headers.contains_key("idempotent-replayed"));
+    h.settle().await;
+    assert_eq!(h.arrivals("closing").await.len(), 3, "one more delivery, not two");
+
     // Another account cannot redeliver it, or read the endpoint.
     let foreign =
         reply(h.local.http.post(format!("{base}/v1/events/{event_id}/redeliver")).bearer_auth(common::OTHER_KEY)).await;

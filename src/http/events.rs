@@ -9,7 +9,7 @@ use serde_json::Value;
 use super::error::ApiError;
 use super::request::authenticate;
 use super::views::timestamp;
-use super::webhook_endpoints::{refuse_body, webhooks};
+use super::webhook_endpoints::{once, refuse_body, render, webhooks};
 use super::{App, PaymentIdLog, json_response};
 use crate::ids::PaymentId;
 use crate::payment::EventKind;
@@ -89,13 +89,17 @@ pub async fn payment_events<S: Persistence, P: Provider>(
 pub async fn redeliver<S: Persistence, P: Provider>(
     app: &App<S, P>,
     req: &Request,
+    api_path: &str,
     event_id: &str,
 ) -> Result<Response<Body>, ApiError> {
-    let account = authenticate(req, &app.service.accounts)?;
+    let account = &authenticate(req, &app.service.accounts)?.processing_account_id;
     refuse_body(req)?;
-    let enqueued = webhooks(app)?.redeliver(&account.processing_account_id, event_id).await?;
-    let body = serde_json::json!({ "id": event_id, "enqueued": enqueued }).to_string();
-    let mut response = json_response(StatusCode::ACCEPTED, body);
+    let hooks = webhooks(app)?;
+    let mut response = once(app, req, api_path, account, || async move {
+        let enqueued = hooks.redeliver(account, event_id).await?;
+        render(StatusCode::ACCEPTED, &serde_json::json!({ "id": event_id, "enqueued": enqueued }))
+    })
+    .await?;
     if let Some((payment, _)) = crate::payment::Outbox::parse_event_id(event_id) {
         response.extensions_mut().insert(PaymentIdLog(payment.to_string()));
     }

@@ -144,7 +144,7 @@ async fn dispatch<S: Persistence, P: Provider>(
         Route::RotateEndpointSecret { id } => webhook_endpoints::rotate_secret(app, req, api_path, id).await,
         Route::EnableEndpoint { id } => webhook_endpoints::enable(app, req, api_path, id).await,
         Route::PaymentEvents { id } => events::payment_events(app, req, id).await,
-        Route::RedeliverEvent { event_id } => events::redeliver(app, req, event_id).await,
+        Route::RedeliverEvent { event_id } => events::redeliver(app, req, api_path, event_id).await,
     }
 }
 

@@ -77,7 +77,7 @@ pub(super) fn webhooks<S: Store, P>(app: &App<S, P>) -> Result<&Webhooks<S, Deli
     })
 }
 
-fn render(status: StatusCode, view: &impl Serialize) -> Result<StoredResponse, ApiError> {
+pub(super) fn render(status: StatusCode, view: &impl Serialize) -> Result<StoredResponse, ApiError> {
     let body = serde_json::to_string(view).map_err(|_| ApiError::Internal)?;
     Ok(StoredResponse { status: status.as_u16(), body })
 }
@@ -93,7 +93,7 @@ fn answer(answered: Answered<StoredResponse>) -> Result<Response<Body>, ApiError
 }
 
 /// Runs a POST's work once per `Idempotency-Key` (every time without one).
-async fn once<S: Persistence, P: Provider, F, Fut>(
+pub(super) async fn once<S: Persistence, P: Provider, F, Fut>(
     app: &App<S, P>,
     req: &Request,
     api_path: &str,
