@@ -190,6 +190,7 @@ fn floor_record(store: &DynamoStore, reference: &str) -> Result<(NewPaymentRecor
             capture_mode: CaptureMode::Manual,
             limit_second: 600,
             expiry_grace: chrono::Duration::days(1),
+            list_shard: 0,
         },
         now,
     );

@@ -64,6 +64,15 @@ pub struct Account {
     pub api_key_sha256: String,
     pub capture_mode: CaptureMode,
     pub sbps: SbpsAccount,
+    /// How many partitions the account's listing index is spread over (DynamoDB): one per
+    /// 250 payments a second or so (each payment writes the index about four times). 1 to 16;
+    /// only ever raised, since listing reads every shard up to it.
+    #[serde(default = "one_shard")]
+    pub list_shards: u32,
+}
+
+fn one_shard() -> u32 {
+    1
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -91,6 +100,12 @@ impl Accounts {
                     account.processing_account_id
                 ))
             })?;
+            if !(1..=crate::store::listing::MAX_LIST_SHARDS).contains(&account.list_shards) {
+                return Err(ConfigError::Accounts(format!(
+                    "account {}: listShards must be 1 to 16",
+                    account.processing_account_id
+                )));
+            }
             if out.iter().any(|(a, _): &(Account, _)| a.processing_account_id == account.processing_account_id) {
                 return Err(ConfigError::Accounts(format!(
                     "account {} is listed twice",
@@ -162,6 +177,7 @@ pub fn demo_account(sandbox_base_url: &str) -> Account {
             purchase_url: format!("{sandbox_base_url}/sandbox/sbps/purchase"),
             api_url: format!("{sandbox_base_url}/sandbox/sbps/api"),
         },
+        list_shards: 1,
     }
 }
 

@@ -39,6 +39,7 @@ async fn seed_payment(local: &Local<SqliteStore>) {
             capture_mode: CaptureMode::Manual,
             limit_second: 600,
             expiry_grace: Duration::minutes(30),
+            list_shard: 0,
         },
         local.app.service.clock.now(),
     );

@@ -23,6 +23,7 @@ fn new_record(account: &str, reference: &str, key: Option<&str>) -> NewPaymentRe
             capture_mode: CaptureMode::Manual,
             limit_second: 600,
             expiry_grace: Duration::minutes(30),
+            list_shard: 0,
         },
         start(),
     );

@@ -180,6 +180,9 @@ impl From<ServiceError> for ApiError {
             ServiceError::IdempotencyInProgress => ApiError::IdempotencyInProgress,
             ServiceError::IdempotencyKeyReused => ApiError::IdempotencyKeyReused,
             ServiceError::Conflict => StoreError::VersionConflict.into(),
+            ServiceError::InvalidCursor => {
+                ApiError::Invalid(vec![FieldError::new("cursor", "is not a cursor of this listing")])
+            }
             ServiceError::Store(store) => store.into(),
             ServiceError::Internal(detail) => {
                 tracing::error!(detail, "internal error");
@@ -198,6 +201,7 @@ impl From<StoreError> for ApiError {
                 ApiError::OperationNotAllowed("The payment changed while this request was processed; retry it.".into())
             }
             StoreError::LimitReached => ApiError::EndpointLimitReached,
+            StoreError::InvalidPosition => ApiError::Invalid(vec![FieldError::new("cursor", "is not a cursor of this listing")]),
             StoreError::Invariant(detail) => {
                 tracing::error!(detail, "refused a write that breaks an invariant");
                 ApiError::Internal

@@ -5,6 +5,7 @@
 pub mod create;
 pub mod error;
 pub mod events;
+pub mod list;
 pub mod notify;
 pub mod operations;
 pub mod render;
@@ -75,7 +76,7 @@ fn no_store(headers: &mut lambda_http::http::HeaderMap) {
 }
 
 /// At most [`MAX_LOGGED_CHARS`] characters of a value a client chose.
-fn for_log(value: &str) -> &str {
+pub(crate) fn for_log(value: &str) -> &str {
     match value.char_indices().nth(MAX_LOGGED_CHARS) {
         Some((end, _)) => &value[..end],
         None => value,
@@ -131,6 +132,7 @@ async fn dispatch<S: Persistence, P: Provider>(
     let api_path = router::api_path(path).unwrap_or(path);
     match route {
         Route::CreatePayment => create::create(app, req, api_path).await,
+        Route::ListPayments => list::list_payments(app, req).await,
         Route::GetPayment { id } => track::get_payment(app, req, id).await,
         Route::TrackPayment { track_id } => track::track_payment(app, track_id).await,
         Route::Capture { id } => operations::operate(app, req, api_path, id, OperationKind::Capture).await,

@@ -8,6 +8,7 @@ use lambda_http::http::Method;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route {
     CreatePayment,
+    ListPayments,
     GetPayment { id: String },
     TrackPayment { track_id: String },
     Capture { id: String },
@@ -41,7 +42,7 @@ impl Route {
     pub fn function(&self) -> Function {
         match self {
             Route::CreatePayment => Function::Create,
-            Route::GetPayment { .. } | Route::TrackPayment { .. } => Function::Track,
+            Route::GetPayment { .. } | Route::TrackPayment { .. } | Route::ListPayments => Function::Track,
             Route::Capture { .. } => Function::Capture,
             Route::Cancel { .. } => Function::Cancel,
             Route::Refund { .. } => Function::Refund,
@@ -61,6 +62,7 @@ impl Route {
     pub fn name(&self) -> &'static str {
         match self {
             Route::CreatePayment => "POST /v1/payments",
+            Route::ListPayments => "GET /v1/payments",
             Route::GetPayment { .. } => "GET /v1/payments/{id}",
             Route::TrackPayment { .. } => "GET /v1/tracks/payments/{trackId}",
             Route::Capture { .. } => "POST /v1/payments/{id}/captures",
@@ -113,6 +115,13 @@ pub fn route(method: &Method, path: &str) -> Result<Route, RouteError> {
     let owned = |s: &&str| (*s).to_owned();
     // The endpoint collection and one endpoint answer two methods each.
     match segments.as_slice() {
+        ["v1", "payments"] => {
+            return match *method {
+                Method::POST => Ok(Route::CreatePayment),
+                Method::GET | Method::HEAD => Ok(Route::ListPayments),
+                _ => Err(RouteError::MethodNotAllowed { allow: "GET, HEAD, POST" }),
+            };
+        }
         ["v1", "webhook-endpoints"] => {
             return match *method {
                 Method::POST => Ok(Route::CreateEndpoint),
@@ -130,7 +139,6 @@ pub fn route(method: &Method, path: &str) -> Result<Route, RouteError> {
         _ => {}
     }
     let (route, allowed) = match segments.as_slice() {
-        ["v1", "payments"] => (Route::CreatePayment, Method::POST),
         ["v1", "payments", id] if !id.is_empty() => (Route::GetPayment { id: (*id).to_owned() }, Method::GET),
         ["v1", "tracks", "payments", t] if !t.is_empty() => {
             (Route::TrackPayment { track_id: (*t).to_owned() }, Method::GET)
@@ -203,7 +211,8 @@ mod tests {
         assert_eq!(route(&Method::GET, "/"), Err(RouteError::NotFound));
         assert_eq!(route(&Method::GET, "/v1/payments/a/b/c"), Err(RouteError::NotFound));
         assert_eq!(route(&Method::GET, "/v2/payments"), Err(RouteError::NotFound));
-        assert_eq!(route(&Method::DELETE, "/v1/payments"), Err(RouteError::MethodNotAllowed { allow: "POST" }));
+        assert_eq!(route(&Method::DELETE, "/v1/payments"), Err(RouteError::MethodNotAllowed { allow: "GET, HEAD, POST" }));
+        assert_eq!(route(&Method::GET, "/v1/payments"), Ok(Route::ListPayments));
         assert_eq!(route(&Method::POST, "/v1/payments/x"), Err(RouteError::MethodNotAllowed { allow: "GET, HEAD" }));
         assert_eq!(
             route(&Method::PUT, "/v1/webhook-endpoints"),

@@ -71,6 +71,8 @@ pub struct Payment {
     /// Incremented by every change; the store's optimistic lock and the audit event sequence.
     pub version: u64,
     pub operations: Vec<Operation>,
+    /// The partition of the account's listing index (assigned at creation, never changed).
+    pub list_shard: u32,
 }
 
 /// One change to persist atomically: the new payment (its `version` one above the stored one),
@@ -106,6 +108,9 @@ pub struct NewPayment {
     pub limit_second: u32,
     /// Time left to the payer on the au screens after the request itself has expired.
     pub expiry_grace: Duration,
+    /// The partition of the account's listing index the payment is kept in (0 when the
+    /// account's listing is not spread).
+    pub list_shard: u32,
 }
 
 /// How a provider call ended.
@@ -141,6 +146,7 @@ impl Payment {
             updated_at: now,
             version: 1,
             operations: Vec::new(),
+            list_shard: new.list_shard,
         };
         let event = AuditEvent {
             seq: 1,

@@ -26,6 +26,7 @@ fn new_payment(amount: u64, mode: CaptureMode) -> Payment {
             capture_mode: mode,
             limit_second: 600,
             expiry_grace: Duration::minutes(30),
+            list_shard: 0,
         },
         t0(),
     )

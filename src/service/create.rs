@@ -35,9 +35,11 @@ impl<S: Store, P: Provider> Service<S, P> {
         // Written first, in one round trip: the key's `attribute_not_exists` decides, and a
         // refusal carries the record that holds the key.
         let now = self.clock.now();
+        let id = PaymentId::generate();
+        let list_shard = crate::store::listing::list_shard_of(&id, account.list_shards);
         let (payment, event) = Payment::create(
             NewPayment {
-                id: PaymentId::generate(),
+                id,
                 account_id: account.processing_account_id.clone(),
                 merchant_reference: request.merchant_reference,
                 track_id: TrackId::generate(),
@@ -46,6 +48,7 @@ impl<S: Store, P: Provider> Service<S, P> {
                 capture_mode: account.capture_mode,
                 limit_second: LIMIT_SECOND,
                 expiry_grace: self.policy.expiry_grace,
+                list_shard,
             },
             now,
         );

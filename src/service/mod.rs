@@ -15,6 +15,7 @@
 
 mod create;
 pub mod idempotency;
+mod list;
 mod notify;
 mod operate;
 pub mod provider;
@@ -35,6 +36,7 @@ use crate::store::{IdempotencyRecord, Store, StoreError, StoredResponse};
 
 pub use create::CreatePayment;
 pub use idempotency::{Decision, IdempotencyKey};
+pub use list::{ListQuery, Listed};
 pub use notify::NotificationOutcome;
 pub use provider::{Provider, ScriptedProvider};
 pub use read::SweepOutcome;
@@ -58,6 +60,9 @@ pub enum ServiceError {
     Conflict,
     #[error(transparent)]
     Store(StoreError),
+    /// A listing cursor that was altered, or is another listing's or another account's.
+    #[error("invalid cursor")]
+    InvalidCursor,
     #[error("internal error: {0}")]
     Internal(&'static str),
 }

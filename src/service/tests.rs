@@ -404,6 +404,14 @@ impl<S: Store> Store for Meddling<S> {
     async fn save_sweep_cursor(&self, minute: DateTime<Utc>, expected: Option<u64>) -> Result<(), StoreError> {
         self.inner.save_sweep_cursor(minute, expected).await
     }
+    async fn list_payments(
+        &self,
+        filter: &crate::store::listing::ListFilter,
+        positions: Option<&[crate::store::listing::ShardPosition]>,
+        limit: usize,
+    ) -> Result<crate::store::listing::ListPage, StoreError> {
+        self.inner.list_payments(filter, positions, limit).await
+    }
 }
 
 #[tokio::test]

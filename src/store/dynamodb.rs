@@ -31,6 +31,7 @@ use aws_sdk_dynamodb::types::{
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
+pub mod listing;
 #[cfg(feature = "sandbox")]
 pub mod stream;
 mod webhooks;
@@ -307,6 +308,19 @@ impl DynamoStore {
         let key = |name: &str, kind: KeyType| {
             KeySchemaElement::builder().attribute_name(name).key_type(kind).build().map_err(unavailable)
         };
+        let index = |name: &str, pk: &str| {
+            aws_sdk_dynamodb::types::GlobalSecondaryIndex::builder()
+                .index_name(name)
+                .key_schema(key(pk, KeyType::Hash)?)
+                .key_schema(key(listing::LIST_SK, KeyType::Range)?)
+                .projection(
+                    aws_sdk_dynamodb::types::Projection::builder()
+                        .projection_type(aws_sdk_dynamodb::types::ProjectionType::All)
+                        .build(),
+                )
+                .build()
+                .map_err(unavailable)
+        };
         let created = self
             .client
             .create_table()
@@ -314,6 +328,11 @@ impl DynamoStore {
             .billing_mode(BillingMode::PayPerRequest)
             .attribute_definitions(attribute(PARTITION_KEY)?)
             .attribute_definitions(attribute(SORT_KEY)?)
+            .attribute_definitions(attribute(listing::LIST_PK)?)
+            .attribute_definitions(attribute(listing::LIST_SK)?)
+            .attribute_definitions(attribute(listing::REF_PK)?)
+            .global_secondary_indexes(index(listing::BY_ACCOUNT, listing::LIST_PK)?)
+            .global_secondary_indexes(index(listing::BY_REFERENCE, listing::REF_PK)?)
             .key_schema(key(PARTITION_KEY, KeyType::Hash)?)
             .key_schema(key(SORT_KEY, KeyType::Range)?)
             // New images feed `dispatch` (the webhook outbox), as the SAM template sets it.
@@ -355,7 +374,7 @@ impl DynamoStore {
         let mut tx = Transaction::default();
         tx.push(
             Role::Payment,
-            put(&self.table, item_of(&PaymentItem::of(p), payment_pk(p.id.as_str()), "PAYMENT")?, not_exists, vec![])?,
+            put(&self.table, listing::indexed(item_of(&PaymentItem::of(p), payment_pk(p.id.as_str()), "PAYMENT")?, p), not_exists, vec![])?,
         );
         tx.push(
             Role::ReferenceGuard,
@@ -395,7 +414,7 @@ impl DynamoStore {
             Role::Payment,
             put(
                 &self.table,
-                item_of(&PaymentItem::of(p), pk.clone(), "PAYMENT")?,
+                listing::indexed(item_of(&PaymentItem::of(p), pk.clone(), "PAYMENT")?, p),
                 Some("version = :expected"),
                 vec![(":expected", n(transition.expected_version()))],
             )?,
@@ -712,5 +731,14 @@ impl Store for DynamoStore {
             }
             Err(e) => Err(unavailable(aws_sdk_dynamodb::error::DisplayErrorContext(e))),
         }
+    }
+
+    async fn list_payments(
+        &self,
+        filter: &crate::store::listing::ListFilter,
+        positions: Option<&[crate::store::listing::ShardPosition]>,
+        limit: usize,
+    ) -> Result<crate::store::listing::ListPage, StoreError> {
+        self.list(filter, positions, limit).await
     }
 }

@@ -64,6 +64,12 @@ pub struct PaymentItem {
     pub updated_at: DateTime<Utc>,
     #[serde(rename = "version")]
     pub version: u64,
+    #[serde(rename = "listShard", default)]
+    pub list_shard: u32,
+    /// A copy of the operations, so that a listing page shows them without another read (the
+    /// `OP#` items stay the record; reading one payment uses them).
+    #[serde(rename = "operations", default, skip_serializing_if = "Vec::is_empty")]
+    pub operations: Vec<OperationItem>,
 }
 
 impl PaymentItem {
@@ -91,7 +97,18 @@ impl PaymentItem {
             created_at: p.created_at,
             updated_at: p.updated_at,
             version: p.version,
+            list_shard: p.list_shard,
+            operations: p.operations.iter().map(OperationItem::of).collect(),
         }
+    }
+
+    /// The payment with the copy of its operations it carries.
+    pub fn into_listed_payment(mut self) -> Result<Payment, StoreError> {
+        let operations = std::mem::take(&mut self.operations)
+            .into_iter()
+            .map(OperationItem::into_operation)
+            .collect::<Result<Vec<_>, _>>()?;
+        self.into_payment(operations)
     }
 
     /// The payment, with `operations` (oldest first).
@@ -123,6 +140,7 @@ impl PaymentItem {
             updated_at: self.updated_at,
             version: self.version,
             operations,
+            list_shard: self.list_shard,
         })
     }
 }
@@ -366,6 +384,7 @@ mod tests {
                 capture_mode: CaptureMode::Manual,
                 limit_second: 600,
                 expiry_grace: Duration::minutes(30),
+                list_shard: 0,
             },
             now(),
         );
@@ -395,6 +414,7 @@ mod tests {
                 "createdAt",
                 "id",
                 "limitSecond",
+                "listShard",
                 "merchantReference",
                 "pendingUntil",
                 "refunded",

@@ -12,6 +12,7 @@
 
 pub mod dynamodb;
 pub mod item;
+pub mod listing;
 #[cfg(feature = "embedded")]
 pub mod sqlite;
 pub mod webhooks;
@@ -167,6 +168,9 @@ pub enum StoreError {
     /// The payment changed since it was read.
     #[error("the payment changed since it was read")]
     VersionConflict,
+    /// A listing position that cannot belong to the listing asked for.
+    #[error("invalid listing position")]
+    InvalidPosition,
     /// The account already has as many of these as it may.
     #[error("limit reached")]
     LimitReached,
@@ -233,6 +237,16 @@ pub trait Store: Send + Sync + 'static {
 
     /// Where the sweeper stopped, if it ever ran.
     fn sweep_cursor(&self) -> impl Future<Output = Result<Option<SweepCursor>, StoreError>> + Send;
+
+    /// A page of at most `limit` of the account's payments matching `filter`, newest first,
+    /// from `positions` (one per shard, as a previous page left them; `None`: the start).
+    /// `InvalidPosition` when the positions cannot be this listing's.
+    fn list_payments(
+        &self,
+        filter: &listing::ListFilter,
+        positions: Option<&[listing::ShardPosition]>,
+        limit: usize,
+    ) -> impl Future<Output = Result<listing::ListPage, StoreError>> + Send;
 
     /// Moves the sweep cursor to `minute` if it is still at version `expected` (`None`: there
     /// is none yet); `VersionConflict` otherwise.

@@ -10,6 +10,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 mod webhooks;
 
 use super::item::{EventItem, IdempotencyItem, OperationItem, PaymentItem};
+use super::listing::{ListFilter, ListPage, ShardPosition, list_sort_key, time_key};
 use super::{DueEntry, IdempotencyRecord, NewPaymentRecord, Store, StoreError, SweepCursor, due_minute};
 use crate::ids::{PaymentId, TrackId};
 use crate::payment::{AuditEvent, Payment, Transition};
@@ -50,6 +51,16 @@ CREATE TABLE IF NOT EXISTS idempotency (
     doc TEXT NOT NULL,
     PRIMARY KEY (account_id, key)
 );
+-- The listing index: newest first by account, and by account and merchant reference.
+CREATE TABLE IF NOT EXISTS payment_list (
+    id TEXT PRIMARY KEY,
+    account_id TEXT NOT NULL,
+    sort_key TEXT NOT NULL,
+    merchant_reference TEXT NOT NULL,
+    status TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS payment_list_by_time ON payment_list (account_id, sort_key);
+CREATE INDEX IF NOT EXISTS payment_list_by_reference ON payment_list (account_id, merchant_reference, sort_key);
 CREATE TABLE IF NOT EXISTS due (
     minute INTEGER NOT NULL,
     entry TEXT NOT NULL,
@@ -267,6 +278,11 @@ impl Store for SqliteStore {
             .map_err(unavailable)?;
             insert_event(&tx, &p.id, &record.event)?;
             insert_due(&tx, p.pending_until, &DueEntry::Expiry(p.id.clone()))?;
+            tx.execute(
+                "INSERT INTO payment_list (id, account_id, sort_key, merchant_reference, status) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![p.id.as_str(), p.account_id, list_sort_key(p.created_at, &p.id), p.merchant_reference, p.status.as_str()],
+            )
+            .map_err(unavailable)?;
             if let Some(idem) = &record.idempotency {
                 write_idempotency(&tx, idem)?;
             }
@@ -328,6 +344,8 @@ impl Store for SqliteStore {
                 .map_err(unavailable)?;
             }
             insert_event(&tx, &p.id, &transition.event)?;
+            tx.execute("UPDATE payment_list SET status = ?1 WHERE id = ?2", params![p.status.as_str(), p.id.as_str()])
+                .map_err(unavailable)?;
             if let (Some(at), Some(op)) = (transition.wake_at, &transition.operation) {
                 insert_due(&tx, at, &DueEntry::Operation(p.id.clone(), op.id.clone()))?;
             }
@@ -439,6 +457,71 @@ impl Store for SqliteStore {
                     .map_err(unavailable)?,
             };
             if changed == 1 { Ok(()) } else { Err(StoreError::VersionConflict) }
+        })
+        .await
+    }
+
+    async fn list_payments(
+        &self,
+        filter: &ListFilter,
+        positions: Option<&[ShardPosition]>,
+        limit: usize,
+    ) -> Result<ListPage, StoreError> {
+        // One "shard": the embedded store has one index.
+        let after = match positions {
+            None => None,
+            Some([ShardPosition::Start]) => None,
+            Some([ShardPosition::After(sk)]) => Some(sk.clone()),
+            Some([ShardPosition::Done]) => {
+                return Ok(ListPage { payments: Vec::new(), positions: vec![ShardPosition::Done] });
+            }
+            Some(_) => return Err(StoreError::InvalidPosition),
+        };
+        let filter = filter.clone();
+        self.with(move |conn| {
+            let mut sql = String::from(
+                "SELECT l.sort_key, p.doc FROM payment_list l JOIN payments p ON p.id = l.id WHERE l.account_id = ?",
+            );
+            let mut args: Vec<String> = vec![filter.account_id.clone()];
+            if let Some(r) = &filter.merchant_reference {
+                sql.push_str(" AND l.merchant_reference = ?");
+                args.push(r.clone());
+            }
+            if !filter.statuses.is_empty() {
+                sql.push_str(&format!(" AND l.status IN ({})", vec!["?"; filter.statuses.len()].join(", ")));
+                args.extend(filter.statuses.iter().map(|s| s.as_str().to_owned()));
+            }
+            if let Some(from) = filter.created_from {
+                sql.push_str(" AND l.sort_key >= ?");
+                args.push(time_key(from));
+            }
+            if let Some(to) = filter.created_to {
+                sql.push_str(" AND l.sort_key < ?");
+                args.push(time_key(to));
+            }
+            if let Some(after) = &after {
+                sql.push_str(" AND l.sort_key < ?");
+                args.push(after.clone());
+            }
+            sql.push_str(&format!(" ORDER BY l.sort_key DESC LIMIT {}", limit + 1));
+            let mut stmt = conn.prepare(&sql).map_err(unavailable)?;
+            let rows = stmt
+                .query_map(rusqlite::params_from_iter(args.iter()), |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+                .map_err(unavailable)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(unavailable)?;
+            let more = rows.len() > limit;
+            let mut payments = Vec::with_capacity(limit);
+            let mut last = None;
+            for (sk, doc) in rows.into_iter().take(limit) {
+                payments.push(from_json::<PaymentItem>(&doc)?.into_listed_payment()?);
+                last = Some(sk);
+            }
+            let position = match (more, last) {
+                (true, Some(sk)) => ShardPosition::After(sk),
+                _ => ShardPosition::Done,
+            };
+            Ok(ListPage { payments, positions: vec![position] })
         })
         .await
     }

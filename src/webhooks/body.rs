@@ -89,6 +89,7 @@ mod tests {
                 capture_mode: CaptureMode::Manual,
                 limit_second: 600,
                 expiry_grace: Duration::minutes(30),
+                list_shard: 0,
             },
             now,
         );

@@ -1,0 +1,122 @@
+//! Listing an account's payments, newest first, a page at a time (DESIGN §5's listing index).
+//!
+//! On DynamoDB the index is spread over the account's shards (`LIST#<account>#<shard>`, sort
+//! key `<createdAt, ms>#<id>`), or, for one merchant reference, kept under
+//! `REF#<account>#<merchantReference>`; a page reads each shard once, side by side, and
+//! [`merge`]s them. The embedded store has one "shard". A position per shard is what a cursor
+//! carries.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::ids::PaymentId;
+use crate::payment::{Payment, Status};
+
+/// Most shards an account's listing may be spread over.
+pub const MAX_LIST_SHARDS: u32 = 16;
+
+/// The shard of the listing index a new payment of an account with `shards` shards goes to.
+pub fn list_shard_of(id: &PaymentId, shards: u32) -> u32 {
+    let h = id.as_str().bytes().fold(0x811c_9dc5_u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193));
+    h % shards.clamp(1, MAX_LIST_SHARDS)
+}
+
+/// A payment's place in its account's listing: creation time to the millisecond, then id.
+pub fn list_sort_key(created_at: DateTime<Utc>, id: &PaymentId) -> String {
+    format!("{}#{id}", created_at.to_rfc3339_opts(SecondsFormat::Millis, true))
+}
+
+/// The listing's time bound as a sort key prefix.
+pub fn time_key(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// What a listing is of.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListFilter {
+    pub account_id: String,
+    /// How many shards the account's listing is spread over.
+    pub shards: u32,
+    /// Every payment that ever used it (the live one and the released ones).
+    pub merchant_reference: Option<String>,
+    /// Any of these (empty: any status).
+    pub statuses: Vec<Status>,
+    /// Inclusive.
+    pub created_from: Option<DateTime<Utc>>,
+    /// Exclusive.
+    pub created_to: Option<DateTime<Utc>>,
+}
+
+impl ListFilter {
+    pub fn matches_status(&self, status: Status) -> bool {
+        self.statuses.is_empty() || self.statuses.contains(&status)
+    }
+}
+
+/// Where a listing stands in one shard.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ShardPosition {
+    Start,
+    /// After this sort key (everything newer has been listed).
+    After(String),
+    Done,
+}
+
+/// One page, and where each shard stands after it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListPage {
+    pub payments: Vec<Payment>,
+    pub positions: Vec<ShardPosition>,
+}
+
+impl ListPage {
+    pub fn is_last(&self) -> bool {
+        self.positions.iter().all(|p| *p == ShardPosition::Done)
+    }
+}
+
+/// What one read of one shard returned: matching payments newest first with their sort keys,
+/// and, if the read stopped before the shard's end, the sort key it evaluated up to.
+#[derive(Debug, Clone, Default)]
+pub struct ShardRead {
+    pub items: Vec<(String, Payment)>,
+    pub evaluated_to: Option<String>,
+}
+
+/// Merges the shards' reads (`None`: the shard was done already) into a page of at most
+/// `limit`, newest first. Only what is certainly in order is taken: an item older than the
+/// point some unfinished shard has read to waits for the next page (that shard may still hold
+/// newer ones). A shard whose returned items were all taken moves to where it read to.
+pub fn merge(reads: Vec<Option<ShardRead>>, old: &[ShardPosition], limit: usize) -> ListPage {
+    let bound = reads.iter().flatten().filter_map(|r| r.evaluated_to.as_deref()).max().map(str::to_owned);
+    let mut candidates: Vec<(String, usize, Payment)> = reads
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| r.as_ref().map(|r| (i, r)))
+        .flat_map(|(i, r)| r.items.iter().map(move |(sk, p)| (sk.clone(), i, p.clone())))
+        .filter(|(sk, _, _)| bound.as_ref().is_none_or(|b| sk >= b))
+        .collect();
+    candidates.sort_by(|a, b| b.0.cmp(&a.0));
+    candidates.truncate(limit);
+    let mut positions = Vec::with_capacity(reads.len());
+    for (i, read) in reads.iter().enumerate() {
+        let Some(read) = read else {
+            positions.push(ShardPosition::Done);
+            continue;
+        };
+        let taken: Vec<&String> = candidates.iter().filter(|c| c.1 == i).map(|c| &c.0).collect();
+        positions.push(if taken.len() == read.items.len() {
+            match &read.evaluated_to {
+                Some(to) => ShardPosition::After(to.clone()),
+                None => ShardPosition::Done,
+            }
+        } else {
+            match taken.last() {
+                Some(last) => ShardPosition::After((*last).clone()),
+                None => old.get(i).cloned().unwrap_or(ShardPosition::Start),
+            }
+        });
+    }
+    ListPage { payments: candidates.into_iter().map(|(_, _, p)| p).collect(), positions }
+}
