@@ -201,7 +201,9 @@ impl From<StoreError> for ApiError {
                 ApiError::OperationNotAllowed("The payment changed while this request was processed; retry it.".into())
             }
             StoreError::LimitReached => ApiError::EndpointLimitReached,
-            StoreError::InvalidPosition => ApiError::Invalid(vec![FieldError::new("cursor", "is not a cursor of this listing")]),
+            StoreError::InvalidPosition => {
+                ApiError::Invalid(vec![FieldError::new("cursor", "is not a cursor of this listing")])
+            }
             StoreError::Invariant(detail) => {
                 tracing::error!(detail, "refused a write that breaks an invariant");
                 ApiError::Internal

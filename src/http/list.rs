@@ -108,12 +108,10 @@ pub async fn list_payments<S: Store, P: Provider>(app: &App<S, P>, req: &Request
     let account = authenticate(req, &app.service.accounts)?;
     let query = parse_query(req.uri().query())?;
     let listed = app.service.list(account, &query).await?;
-    let data = listed
-        .payments
-        .iter()
-        .map(|p| PaymentView::new(p, next_step(p, account, &app.notification_url)))
-        .collect();
-    let body = serde_json::to_string(&Page { data, next_cursor: listed.next_cursor }).map_err(|_| ApiError::Internal)?;
+    let data =
+        listed.payments.iter().map(|p| PaymentView::new(p, next_step(p, account, &app.notification_url))).collect();
+    let body =
+        serde_json::to_string(&Page { data, next_cursor: listed.next_cursor }).map_err(|_| ApiError::Internal)?;
     Ok(json_response(StatusCode::OK, body))
 }
 

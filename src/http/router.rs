@@ -211,7 +211,10 @@ mod tests {
         assert_eq!(route(&Method::GET, "/"), Err(RouteError::NotFound));
         assert_eq!(route(&Method::GET, "/v1/payments/a/b/c"), Err(RouteError::NotFound));
         assert_eq!(route(&Method::GET, "/v2/payments"), Err(RouteError::NotFound));
-        assert_eq!(route(&Method::DELETE, "/v1/payments"), Err(RouteError::MethodNotAllowed { allow: "GET, HEAD, POST" }));
+        assert_eq!(
+            route(&Method::DELETE, "/v1/payments"),
+            Err(RouteError::MethodNotAllowed { allow: "GET, HEAD, POST" })
+        );
         assert_eq!(route(&Method::GET, "/v1/payments"), Ok(Route::ListPayments));
         assert_eq!(route(&Method::POST, "/v1/payments/x"), Err(RouteError::MethodNotAllowed { allow: "GET, HEAD" }));
         assert_eq!(

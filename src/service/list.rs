@@ -107,8 +107,11 @@ impl<S: Store, P: Provider> Service<S, P> {
             Err(crate::store::StoreError::InvalidPosition) => return Err(ServiceError::InvalidCursor),
             other => other?,
         };
-        let next_cursor =
-            if page.is_last() { None } else { Some(encode(account, &CursorBody { f: fingerprint, p: page.positions })?) };
+        let next_cursor = if page.is_last() {
+            None
+        } else {
+            Some(encode(account, &CursorBody { f: fingerprint, p: page.positions })?)
+        };
         Ok(Listed { payments: page.payments, next_cursor })
     }
 }

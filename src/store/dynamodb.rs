@@ -374,7 +374,12 @@ impl DynamoStore {
         let mut tx = Transaction::default();
         tx.push(
             Role::Payment,
-            put(&self.table, listing::indexed(item_of(&PaymentItem::of(p), payment_pk(p.id.as_str()), "PAYMENT")?, p), not_exists, vec![])?,
+            put(
+                &self.table,
+                listing::indexed(item_of(&PaymentItem::of(p), payment_pk(p.id.as_str()), "PAYMENT")?, p),
+                not_exists,
+                vec![],
+            )?,
         );
         tx.push(
             Role::ReferenceGuard,

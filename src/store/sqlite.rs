@@ -506,7 +506,9 @@ impl Store for SqliteStore {
             sql.push_str(&format!(" ORDER BY l.sort_key DESC LIMIT {}", limit + 1));
             let mut stmt = conn.prepare(&sql).map_err(unavailable)?;
             let rows = stmt
-                .query_map(rusqlite::params_from_iter(args.iter()), |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+                .query_map(rusqlite::params_from_iter(args.iter()), |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+                })
                 .map_err(unavailable)?
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(unavailable)?;

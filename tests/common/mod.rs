@@ -56,6 +56,8 @@ pub fn other_account() -> Account {
     a.processing_account_id = OTHER_ACCOUNT.into();
     a.api_key_sha256 = hex::encode(Sha256::digest(OTHER_KEY.as_bytes()));
     a.sbps.merchant_id = "88888".into();
+    // Its listing is spread over 4 shards (DynamoDB), to test the merge.
+    a.list_shards = 4;
     a
 }
 

@@ -63,13 +63,17 @@ impl DynamoStore {
         // `~` sorts after every digit: no upper bound. `createdTo` is exclusive: `<to>#id`
         // sorts after `<to>`.
         let hi = filter.created_to.map(time_key).unwrap_or_else(|| "~".into());
+        // A status filter applies after the read (`Limit` counts what is read): read four
+        // times the page to fill it in one query in most cases; what is not taken is read
+        // again by the next page.
+        let read_limit = if filter.statuses.is_empty() { limit } else { (limit * 4).min(1000) };
         let mut query = self
             .client()
             .query()
             .table_name(self.table())
             .index_name(read.index)
             .scan_index_forward(false)
-            .limit(i32::try_from(limit).unwrap_or(100))
+            .limit(i32::try_from(read_limit).unwrap_or(100))
             .key_condition_expression("#pk = :pk AND #sk BETWEEN :lo AND :hi")
             .expression_attribute_names("#pk", read.pk_name)
             .expression_attribute_names("#sk", LIST_SK)
