@@ -123,6 +123,34 @@ async fn round_trips_per_operation() {
     let r = local.op(&id, "refunds", None, None).await;
     assert_eq!(r.status, 201, "{}", r.text);
     assert_eq!(counter.take(), 3, "refund: read, write ahead, settle");
+
+    // Listing: one Query per page for an account on one shard (the index projects the whole
+    // payment item, operations included: no batch read); one per shard, side by side, for an
+    // account spread over 4.
+    for n in 0..3 {
+        local.create(&format!("trips-list-{n}"), 100).await;
+    }
+    counter.take();
+    let page = flow::reply(local.http.get(format!("{}/v1/payments?limit=2", local.base)).bearer_auth(DEMO_KEY)).await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    assert_eq!(counter.take(), 1, "a listing page");
+    let cursor = page.json()["nextCursor"].as_str().expect("a next page").to_owned();
+    let cursor: String = url::form_urlencoded::byte_serialize(cursor.as_bytes()).collect();
+    let next = flow::reply(
+        local.http.get(format!("{}/v1/payments?limit=2&cursor={cursor}", local.base)).bearer_auth(DEMO_KEY),
+    )
+    .await;
+    assert_eq!(next.status, 200);
+    assert_eq!(counter.take(), 1, "the next page");
+    let found = flow::reply(
+        local.http.get(format!("{}/v1/payments?merchantReference=trips-1", local.base)).bearer_auth(DEMO_KEY),
+    )
+    .await;
+    assert_eq!(found.json()["data"].as_array().map(Vec::len), Some(1));
+    assert_eq!(counter.take(), 1, "by reference");
+    let theirs = flow::reply(local.http.get(format!("{}/v1/payments", local.base)).bearer_auth(OTHER_KEY)).await;
+    assert_eq!(theirs.status, 200);
+    assert_eq!(counter.take(), 4, "an account on 4 shards: 4 queries, side by side");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

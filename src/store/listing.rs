@@ -120,3 +120,95 @@ pub fn merge(reads: Vec<Option<ShardRead>>, old: &[ShardPosition], limit: usize)
     }
     ListPage { payments: candidates.into_iter().map(|(_, _, p)| p).collect(), positions }
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::ids::TrackId;
+    use crate::money::Yen;
+    use crate::payment::{CaptureMode, NewPayment};
+
+    fn payment(n: u32) -> Payment {
+        let at = Utc.with_ymd_and_hms(2030, 1, 1, 0, 0, 0).single().unwrap_or_default();
+        let (p, _) = Payment::create(
+            NewPayment {
+                id: PaymentId::generate(),
+                account_id: "acct".into(),
+                merchant_reference: format!("r{n}"),
+                track_id: TrackId::generate(),
+                amount: Yen::new(100).unwrap_or_else(|e| panic!("{e}")),
+                return_url: "https://m.example/r".into(),
+                capture_mode: CaptureMode::Manual,
+                limit_second: 600,
+                expiry_grace: chrono::Duration::minutes(30),
+                list_shard: 0,
+            },
+            at + chrono::Duration::milliseconds(i64::from(n)),
+        );
+        p
+    }
+
+    /// A shard as DynamoDB answers it: newest first after a position, at most `read` items
+    /// evaluated, a filter dropping some of them after the read.
+    fn read(shard: &[(String, Payment, bool)], position: &ShardPosition, read: usize) -> Option<ShardRead> {
+        let after = match position {
+            ShardPosition::Done => return None,
+            ShardPosition::Start => None,
+            ShardPosition::After(sk) => Some(sk.clone()),
+        };
+        let rest: Vec<&(String, Payment, bool)> =
+            shard.iter().filter(|(sk, _, _)| after.as_ref().is_none_or(|a| sk < a)).collect();
+        let evaluated: Vec<&&(String, Payment, bool)> = rest.iter().take(read).collect();
+        let evaluated_to = (rest.len() > read).then(|| evaluated.last().map(|e| e.0.clone())).flatten();
+        let items = evaluated.iter().filter(|e| e.2).map(|e| (e.0.clone(), e.1.clone())).collect();
+        Some(ShardRead { items, evaluated_to })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+
+        /// Paging any sharded listing with any limit, any over-read and any filter gives every
+        /// match exactly once, newest first.
+        #[test]
+        fn paging_merged_shards_lists_every_match_once_in_order(
+            spread in proptest::collection::vec((0u32..4, any::<bool>()), 0..40),
+            shards in 1usize..5,
+            limit in 1usize..8,
+            over_read in 1usize..4,
+        ) {
+            let mut by_shard: Vec<Vec<(String, Payment, bool)>> = vec![Vec::new(); shards];
+            let mut all = Vec::new();
+            for (n, (shard, matches)) in spread.iter().enumerate() {
+                let p = payment(n as u32);
+                let sk = list_sort_key(p.created_at, &p.id);
+                by_shard[*shard as usize % shards].push((sk.clone(), p.clone(), *matches));
+                if *matches {
+                    all.push((sk, p.id.clone()));
+                }
+            }
+            for shard in &mut by_shard {
+                shard.sort_by(|a, b| b.0.cmp(&a.0));
+            }
+            all.sort_by(|a, b| b.0.cmp(&a.0));
+            let want: Vec<PaymentId> = all.into_iter().map(|(_, id)| id).collect();
+
+            let mut positions = vec![ShardPosition::Start; shards];
+            let mut got = Vec::new();
+            for _ in 0..200 {
+                let reads = by_shard.iter().zip(&positions).map(|(s, p)| read(s, p, limit * over_read)).collect();
+                let page = merge(reads, &positions, limit);
+                prop_assert!(page.payments.len() <= limit);
+                got.extend(page.payments.iter().map(|p| p.id.clone()));
+                let last = page.is_last();
+                positions = page.positions;
+                if last {
+                    break;
+                }
+            }
+            prop_assert_eq!(got, want);
+        }
+    }
+}
