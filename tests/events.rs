@@ -82,6 +82,18 @@ async fn create_get_and_track_events() {
 }
 
 #[tokio::test]
+async fn the_list_event_lists_authorized_payments() {
+    let local = authorized().await;
+    let (status, body) = invoke(&local, "list", Function::Track).await;
+    assert_eq!(status, 200, "{body}");
+    let page: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(page["data"][0]["id"], SEED_ID);
+    assert_eq!(page["data"][0]["status"], "authorized");
+    assert!(page["nextCursor"].is_null());
+    assert_eq!(invoke(&local, "list", Function::Create).await.0, 404, "the track function's route");
+}
+
+#[tokio::test]
 async fn the_notify_event_is_a_valid_notification() {
     let local = authorized().await;
     let p = local.payment(SEED_ID).await;
