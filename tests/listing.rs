@@ -95,6 +95,9 @@ async fn made<S: Persistence>(local: &Local<S>) -> (Vec<Made>, Vec<Made>) {
     (mine, theirs)
 }
 
+/// Which made payments a listing must show.
+type Keep = Box<dyn Fn(&Made) -> bool>;
+
 fn expected(made: &[Made], keep: impl Fn(&Made) -> bool) -> Vec<String> {
     let mut v: Vec<&Made> = made.iter().filter(|m| keep(m)).collect();
     v.sort_by(|a, b| b.created.cmp(&a.created).then(b.id.cmp(&a.id)));
@@ -120,7 +123,7 @@ on_both_stores_local!(every_match_once_in_order_with_any_limit_and_filters);
 async fn every_match_once_in_order_with_any_limit_and_filters<S: Persistence>(local: Local<S>) {
     let (mine, theirs) = made(&local).await;
     let t = |i: usize| mine[i].created.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-    let cases: Vec<(String, Box<dyn Fn(&Made) -> bool>)> = vec![
+    let cases: Vec<(String, Keep)> = vec![
         (String::new(), Box::new(|_| true)),
         ("status=pending".into(), Box::new(|m| m.status == "pending")),
         ("status=authorized,cancelled".into(), Box::new(|m| m.status == "authorized" || m.status == "cancelled")),
