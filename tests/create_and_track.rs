@@ -285,7 +285,9 @@ async fn unknown_routes_and_methods_answer_in_the_error_shape() {
     let app = app();
     let a = send(&app, Call::get("/v1/nothing")).await;
     assert_eq!((a.status, a.code()), (404, "route_not_found".into()));
-    let a = send(&app, Call::get("/v1/payments")).await;
+    let mut put = Call::get("/v1/payments");
+    put.method = "PUT";
+    let a = send(&app, put).await;
     assert_eq!((a.status, a.code()), (405, "method_not_allowed".into()));
     // A REST stage prefix does not matter.
     let created = create(&app, "order-1").await;

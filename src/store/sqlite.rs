@@ -96,6 +96,17 @@ CREATE TABLE IF NOT EXISTS deliveries (
 );
 ";
 
+/// Indexes the payments the listing index does not hold yet (`list_sort_key`'s format).
+const BACKFILL_LISTING: &str = "
+INSERT OR IGNORE INTO payment_list (id, account_id, sort_key, merchant_reference, status)
+SELECT id, account_id,
+       strftime('%Y-%m-%dT%H:%M:%fZ', json_extract(doc, '$.createdAt')) || '#' || id,
+       json_extract(doc, '$.merchantReference'),
+       json_extract(doc, '$.status')
+FROM payments
+WHERE id NOT IN (SELECT id FROM payment_list);
+";
+
 /// SQLite store; cheap to clone, one connection behind a mutex, calls run off the async threads.
 #[derive(Clone)]
 pub struct SqliteStore {
@@ -134,6 +145,8 @@ impl SqliteStore {
         conn.pragma_update(None, "synchronous", "NORMAL").map_err(unavailable)?;
         conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(unavailable)?;
         conn.execute_batch(SCHEMA).map_err(unavailable)?;
+        // A file from before the listing index: its payments are indexed once, as they stand.
+        conn.execute_batch(BACKFILL_LISTING).map_err(unavailable)?;
         Ok(SqliteStore { conn: Arc::new(Mutex::new(conn)) })
     }
 
@@ -526,5 +539,66 @@ impl Store for SqliteStore {
             Ok(ListPage { payments, positions: vec![position] })
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{Duration, TimeZone, Utc};
+
+    use super::*;
+    use crate::ids::{PaymentId, TrackId};
+    use crate::money::Yen;
+    use crate::payment::{CaptureMode, NewPayment, Payment};
+
+    /// A file written before the listing index had its payments indexed on open, with the
+    /// same sort keys new payments get.
+    #[tokio::test]
+    async fn an_older_file_is_indexed_on_open() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join("old.sqlite");
+        let store = SqliteStore::open(&path).unwrap_or_else(|e| panic!("{e}"));
+        let now = Utc.with_ymd_and_hms(2030, 1, 2, 3, 4, 5).single().unwrap_or_default() + Duration::milliseconds(678);
+        let (payment, event) = Payment::create(
+            NewPayment {
+                id: PaymentId::generate(),
+                account_id: "acct".into(),
+                merchant_reference: "order-1".into(),
+                track_id: TrackId::generate(),
+                amount: Yen::new(100).unwrap_or_else(|e| panic!("{e}")),
+                return_url: "https://m.example/r".into(),
+                capture_mode: CaptureMode::Manual,
+                limit_second: 600,
+                expiry_grace: Duration::minutes(30),
+                list_shard: 0,
+            },
+            now,
+        );
+        let expected_key = list_sort_key(now, &payment.id);
+        store
+            .create_payment(&NewPaymentRecord { payment, event, idempotency: None }, now)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let forget = store.with(|conn| conn.execute("DELETE FROM payment_list", []).map_err(unavailable)).await;
+        assert_eq!(forget.ok(), Some(1));
+        drop(store);
+
+        let reopened = SqliteStore::open(&path).unwrap_or_else(|e| panic!("{e}"));
+        let key = reopened
+            .with(|conn| {
+                conn.query_row("SELECT sort_key FROM payment_list", [], |r| r.get::<_, String>(0)).map_err(unavailable)
+            })
+            .await;
+        assert_eq!(key.ok(), Some(expected_key));
+        let filter = ListFilter {
+            account_id: "acct".into(),
+            shards: 1,
+            merchant_reference: Some("order-1".into()),
+            statuses: vec![crate::payment::Status::Pending],
+            created_from: None,
+            created_to: None,
+        };
+        let page = reopened.list_payments(&filter, None, 10).await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(page.payments.len(), 1);
     }
 }
