@@ -108,23 +108,8 @@ pub async fn load_accounts(settings: &Settings, aws: Option<&aws_config::SdkConf
     let AccountSource::Secret(secret_id) = &settings.accounts else {
         return Ok(settings.load_local_accounts()?);
     };
-    let loaded;
-    let aws = match aws {
-        Some(c) => c,
-        None => {
-            loaded = sdk_config().await;
-            &loaded
-        }
-    };
-    let client = aws_sdk_secretsmanager::Client::new(aws);
-    let secret = client.get_secret_value().secret_id(secret_id).send().await.map_err(|e| {
-        format!(
-            "could not read the accounts secret {secret_id}: {}",
-            aws_sdk_secretsmanager::error::DisplayErrorContext(e)
-        )
-    })?;
-    let json = secret.secret_string().ok_or("the accounts secret has no SecretString")?;
-    let accounts = Accounts::from_json(json)?;
+    let json = read_secret(aws, secret_id, "the accounts secret").await?;
+    let accounts = Accounts::from_json(&json)?;
     tracing::info!(secret = %secret_id, accounts = accounts.all().count(), "accounts loaded from Secrets Manager");
     Ok(accounts)
 }
@@ -152,25 +137,26 @@ pub async fn load_master_key(
             tracing::error!(reason = why, "refusing to start");
             Err(why.into())
         }
-        WebhookKeySource::Secret(id) => {
-            let loaded;
-            let aws = match aws {
-                Some(c) => c,
-                None => {
-                    loaded = sdk_config().await;
-                    &loaded
-                }
-            };
-            let client = aws_sdk_secretsmanager::Client::new(aws);
-            let secret = client.get_secret_value().secret_id(id).send().await.map_err(|e| {
-                format!(
-                    "could not read the webhook master key secret {id}: {}",
-                    aws_sdk_secretsmanager::error::DisplayErrorContext(e)
-                )
-            })?;
-            decode(secret.secret_string().ok_or("the webhook master key secret has no SecretString")?)
-        }
+        WebhookKeySource::Secret(id) => decode(&read_secret(aws, id, "the webhook master key secret").await?),
     }
+}
+
+/// The string of Secrets Manager secret `id` (`what` names it in errors), with `aws` or the
+/// SDK configuration loaded here.
+async fn read_secret(aws: Option<&aws_config::SdkConfig>, id: &str, what: &str) -> Result<String, Error> {
+    let loaded;
+    let aws = match aws {
+        Some(c) => c,
+        None => {
+            loaded = sdk_config().await;
+            &loaded
+        }
+    };
+    let client = aws_sdk_secretsmanager::Client::new(aws);
+    let secret = client.get_secret_value().secret_id(id).send().await.map_err(|e| {
+        format!("could not read {what} {id}: {}", aws_sdk_secretsmanager::error::DisplayErrorContext(e))
+    })?;
+    Ok(secret.secret_string().ok_or_else(|| format!("{what} has no SecretString"))?.to_owned())
 }
 
 /// The webhook machinery on `store`, queueing to SQS (`WEBHOOK_QUEUE_URL`) on AWS.

@@ -22,5 +22,6 @@ pub mod payment;
 pub mod sbps;
 pub mod service;
 pub mod store;
+pub mod tls;
 pub mod views;
 pub mod webhooks;

@@ -134,13 +134,10 @@ impl SbpsClient {
         if let Some(client) = self.http.get() {
             return Ok(client);
         }
-        // Mozilla's roots compiled in (webpki-root-certs): no certificate store to read from
-        // disk at cold start, and the same trust on every Lambda image.
-        let roots = webpki_root_certs::TLS_SERVER_ROOT_CERTS
-            .iter()
-            .filter_map(|der| reqwest::Certificate::from_der(der.as_ref()).ok());
+        // Mozilla's roots compiled in: no certificate store to read from disk at cold start,
+        // and the same trust on every Lambda image.
         let client = reqwest::Client::builder()
-            .tls_certs_only(roots)
+            .tls_certs_only(crate::tls::mozilla_roots())
             .connect_timeout(self.connect_timeout)
             .timeout(self.timeout)
             .user_agent(concat!("kantan/", env!("CARGO_PKG_VERSION")))

@@ -561,6 +561,25 @@ impl DynamoStore {
         payment.into_payment(operations).map(Some)
     }
 
+    /// Puts `item` if `condition` (with `values`) holds: whether it was written.
+    async fn put_if(
+        &self,
+        item: Item,
+        condition: &str,
+        values: Vec<(&str, AttributeValue)>,
+    ) -> Result<bool, StoreError> {
+        let mut request =
+            self.client.put_item().table_name(&self.table).set_item(Some(item)).condition_expression(condition);
+        for (k, v) in values {
+            request = request.expression_attribute_values(k, v);
+        }
+        match request.send().await {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => Ok(false),
+            Err(e) => Err(unavailable(aws_sdk_dynamodb::error::DisplayErrorContext(e))),
+        }
+    }
+
     async fn get(&self, pk: String, sk: &str) -> Result<Option<Item>, StoreError> {
         let out = self
             .client
@@ -724,18 +743,11 @@ impl Store for DynamoStore {
         let mut item = key("SWEEP".into(), "CURSOR");
         item.insert("minute".into(), n(minute.timestamp()));
         item.insert("version".into(), n(expected.map_or(1, |v| v + 1)));
-        let request = self.client.put_item().table_name(&self.table).set_item(Some(item));
-        let request = match expected {
-            None => request.condition_expression("attribute_not_exists(PK)"),
-            Some(v) => request.condition_expression("version = :v").expression_attribute_values(":v", n(v)),
+        let written = match expected {
+            None => self.put_if(item, "attribute_not_exists(PK)", vec![]).await?,
+            Some(v) => self.put_if(item, "version = :v", vec![(":v", n(v))]).await?,
         };
-        match request.send().await {
-            Ok(_) => Ok(()),
-            Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => {
-                Err(StoreError::VersionConflict)
-            }
-            Err(e) => Err(unavailable(aws_sdk_dynamodb::error::DisplayErrorContext(e))),
-        }
+        if written { Ok(()) } else { Err(StoreError::VersionConflict) }
     }
 
     async fn list_payments(

@@ -17,8 +17,7 @@ pub const MAX_LIST_SHARDS: u32 = 16;
 
 /// The shard of the listing index a new payment of an account with `shards` shards goes to.
 pub fn list_shard_of(id: &PaymentId, shards: u32) -> u32 {
-    let h = id.as_str().bytes().fold(0x811c_9dc5_u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193));
-    h % shards.clamp(1, MAX_LIST_SHARDS)
+    super::shard_of(id, shards.clamp(1, MAX_LIST_SHARDS))
 }
 
 /// A payment's place in its account's listing: creation time to the millisecond, then id.

@@ -67,13 +67,15 @@ impl DueEntry {
 
     /// The bucket shard of its payment.
     pub fn shard(&self) -> u32 {
-        let h = self
-            .payment_id()
-            .as_str()
-            .bytes()
-            .fold(0x811c_9dc5_u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193));
-        h % DUE_SHARDS
+        shard_of(self.payment_id(), DUE_SHARDS)
     }
+}
+
+/// Which of `shards` shards a payment's items spread by payment go to (due buckets, the
+/// listing index): FNV-1a of its id, stable across versions.
+pub fn shard_of(id: &PaymentId, shards: u32) -> u32 {
+    let h = id.as_str().bytes().fold(0x811c_9dc5_u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193));
+    h % shards.max(1)
 }
 
 /// The whole minute `at` falls in: a due bucket's name.

@@ -38,21 +38,9 @@ impl<S: WebhookStore, Q: Queue> Webhooks<S, Q> {
                 continue;
             }
             let enabled = endpoint.status == EndpointStatus::Enabled;
-            let delivery = Delivery {
-                key: DeliveryKey { payment_id: payment_id.clone(), seq: event.seq, endpoint_id: endpoint.id.clone() },
-                account_id: outbox.account_id.clone(),
-                event_id: outbox.id.clone(),
-                event_type: outbox.kind,
-                state: if enabled { DeliveryState::Pending } else { DeliveryState::Skipped },
-                attempts: 0,
-                schedule_start: 0,
-                next_attempt_at: enabled.then_some(now),
-                last_status: None,
-                last_error: None,
-                last_attempt_at: None,
-                created_at: now,
-                version: 1,
-            };
+            let key = DeliveryKey { payment_id: payment_id.clone(), seq: event.seq, endpoint_id: endpoint.id.clone() };
+            let state = if enabled { DeliveryState::Pending } else { DeliveryState::Skipped };
+            let delivery = Delivery::first(key, outbox, state, now);
             if self.store.insert_delivery(&delivery).await? {
                 if enabled {
                     self.queue.send(&delivery.key, chrono::Duration::zero()).await?;

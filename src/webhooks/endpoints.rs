@@ -197,21 +197,7 @@ impl<S: WebhookStore, Q: Queue> Webhooks<S, Q> {
                     self.store.update_delivery(&fresh, d.attempts).await.map(|()| true)
                 }
                 None => {
-                    let fresh = Delivery {
-                        key: key.clone(),
-                        account_id: account.to_owned(),
-                        event_id: outbox.id.clone(),
-                        event_type: outbox.kind,
-                        state: DeliveryState::Pending,
-                        attempts: 0,
-                        schedule_start: 0,
-                        next_attempt_at: Some(now),
-                        last_status: None,
-                        last_error: None,
-                        last_attempt_at: None,
-                        created_at: now,
-                        version: 1,
-                    };
+                    let fresh = Delivery::first(key.clone(), &outbox, DeliveryState::Pending, now);
                     self.store.insert_delivery(&fresh).await
                 }
             };

@@ -148,6 +148,26 @@ pub struct Delivery {
 }
 
 impl Delivery {
+    /// A delivery of `outbox` (event `key.seq` of `key.payment_id`) never attempted: due at
+    /// once if `Pending`, or `Skipped` from the start.
+    pub fn first(key: DeliveryKey, outbox: &crate::payment::Outbox, state: DeliveryState, now: DateTime<Utc>) -> Self {
+        Delivery {
+            key,
+            account_id: outbox.account_id.clone(),
+            event_id: outbox.id.clone(),
+            event_type: outbox.kind,
+            state,
+            attempts: 0,
+            schedule_start: 0,
+            next_attempt_at: (state == DeliveryState::Pending).then_some(now),
+            last_status: None,
+            last_error: None,
+            last_attempt_at: None,
+            created_at: now,
+            version: 1,
+        }
+    }
+
     /// When the store may forget it.
     pub fn expires_at(&self) -> DateTime<Utc> {
         self.created_at + delivery_retention()

@@ -67,11 +67,8 @@ impl Sender {
         if let Some(client) = self.http.get() {
             return Ok(client);
         }
-        let roots = webpki_root_certs::TLS_SERVER_ROOT_CERTS
-            .iter()
-            .filter_map(|der| reqwest::Certificate::from_der(der.as_ref()).ok());
         let client = reqwest::Client::builder()
-            .tls_certs_only(roots)
+            .tls_certs_only(crate::tls::mozilla_roots())
             .dns_resolver(VettingResolver::shared(self.policy))
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(self.connect)

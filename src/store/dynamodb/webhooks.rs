@@ -31,10 +31,6 @@ fn delivery_item(d: &Delivery) -> Result<Item, StoreError> {
     item_of(&DeliveryItem::of(d), payment_pk(d.key.payment_id.as_str()), &sk)
 }
 
-fn is_conditional<E: aws_sdk_dynamodb::error::ProvideErrorMetadata>(e: &aws_sdk_dynamodb::error::SdkError<E>) -> bool {
-    e.as_service_error().and_then(|se| se.code()) == Some("ConditionalCheckFailedException")
-}
-
 /// Which item of an endpoint transaction refused.
 fn transaction_refused(
     e: &aws_sdk_dynamodb::error::SdkError<aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError>,
@@ -98,20 +94,9 @@ impl WebhookStore for DynamoStore {
     }
 
     async fn update_endpoint(&self, endpoint: &Endpoint) -> Result<(), StoreError> {
-        let result = self
-            .client()
-            .put_item()
-            .table_name(self.table())
-            .set_item(Some(endpoint_item(endpoint)?))
-            .condition_expression("version = :v")
-            .expression_attribute_values(":v", n(endpoint.version - 1))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) if is_conditional(&e) => Err(StoreError::VersionConflict),
-            Err(e) => Err(unavailable(aws_sdk_dynamodb::error::DisplayErrorContext(e))),
-        }
+        let values = vec![(":v", n(endpoint.version - 1))];
+        let written = self.put_if(endpoint_item(endpoint)?, "version = :v", values).await?;
+        if written { Ok(()) } else { Err(StoreError::VersionConflict) }
     }
 
     async fn delete_endpoint(&self, account: &str, id: &EndpointId) -> Result<bool, StoreError> {
@@ -146,19 +131,7 @@ impl WebhookStore for DynamoStore {
     }
 
     async fn insert_delivery(&self, delivery: &Delivery) -> Result<bool, StoreError> {
-        let result = self
-            .client()
-            .put_item()
-            .table_name(self.table())
-            .set_item(Some(delivery_item(delivery)?))
-            .condition_expression("attribute_not_exists(PK)")
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if is_conditional(&e) => Ok(false),
-            Err(e) => Err(unavailable(aws_sdk_dynamodb::error::DisplayErrorContext(e))),
-        }
+        self.put_if(delivery_item(delivery)?, "attribute_not_exists(PK)", vec![]).await
     }
 
     async fn delivery(&self, k: &DeliveryKey) -> Result<Option<Delivery>, StoreError> {
@@ -170,21 +143,9 @@ impl WebhookStore for DynamoStore {
     }
 
     async fn update_delivery(&self, delivery: &Delivery, expected_attempts: u32) -> Result<(), StoreError> {
-        let result = self
-            .client()
-            .put_item()
-            .table_name(self.table())
-            .set_item(Some(delivery_item(delivery)?))
-            .condition_expression("attempts = :a AND version = :v")
-            .expression_attribute_values(":a", n(expected_attempts))
-            .expression_attribute_values(":v", n(delivery.version - 1))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) if is_conditional(&e) => Err(StoreError::VersionConflict),
-            Err(e) => Err(unavailable(aws_sdk_dynamodb::error::DisplayErrorContext(e))),
-        }
+        let values = vec![(":a", n(expected_attempts)), (":v", n(delivery.version - 1))];
+        let written = self.put_if(delivery_item(delivery)?, "attempts = :a AND version = :v", values).await?;
+        if written { Ok(()) } else { Err(StoreError::VersionConflict) }
     }
 
     async fn deliveries(&self, payment: &PaymentId) -> Result<Vec<Delivery>, StoreError> {
