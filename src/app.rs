@@ -20,18 +20,32 @@ pub type Error = Box<dyn std::error::Error + Send + Sync>;
 
 /// JSON logs, one line per event; `RUST_LOG` filters (default `info`).
 pub fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .json()
-        .flatten_event(true)
-        .with_current_span(false)
-        .with_env_filter(filter)
-        .with_ansi(false)
-        .try_init();
+    use tracing_subscriber::util::SubscriberInitExt;
+    let _ = json_logs(std::io::stdout).try_init();
     // A panic's text and source location never reach the logs: a request must not be able to
     // write either there. (Handlers do not panic on input; this is the last line.)
     std::panic::set_hook(Box::new(|_| tracing::error!("a task panicked; details withheld")));
+}
+
+/// One JSON line per event, its fields at the top level, and the current span's fields under
+/// `span`. Inside a Lambda invocation that span is the runtime's own ("Lambda runtime
+/// invoke"), so every line a request writes carries `span.requestId` (what the API's access
+/// log calls `lambdaRequestId`) and `span.xrayTraceId` (the X-Ray trace).
+pub fn json_logs<W>(writer: W) -> impl tracing::Subscriber + Send + Sync + 'static
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .json()
+        .flatten_event(true)
+        .with_current_span(true)
+        .with_span_list(false)
+        .with_env_filter(filter)
+        .with_ansi(false)
+        .with_writer(writer)
+        .finish()
 }
 
 /// The AWS SDK configuration, loaded once per cold start. With `AWS_ENDPOINT_URL_DYNAMODB`
@@ -402,6 +416,50 @@ async fn serve_local<S: crate::background::LocalOutbox>(app: App<S>) -> Result<(
 
 #[cfg(test)]
 mod tests {
+    use std::sync::{Arc, Mutex};
+
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().map_err(|_| std::io::Error::other("poisoned"))?.extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_line_written_inside_an_invocation_carries_its_request_and_trace_ids() {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = super::json_logs(move || writer.clone());
+        let mut context = lambda_http::Context::default();
+        context.request_id = "8476a536-e9f4-11e8-9739-2dfe598c3fcd".into();
+        context.xray_trace_id = Some("Root=1-5bef4de7-ad49b0e87f6ef6c87fc2e700;Parent=9a9197af755a6419;Sampled=1".into());
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::info!("before any invocation");
+            let span = lambda_http::lambda_runtime::layers::trace::request_span(&context);
+            let _inside = span.enter();
+            tracing::info!(route = "capture", status = 201u16, "request");
+        });
+        let text = String::from_utf8(captured.0.lock().map(|b| b.clone()).unwrap_or_default()).unwrap_or_default();
+        let lines: Vec<serde_json::Value> = text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        assert_eq!(lines[0].get("span"), None, "no invocation, no span");
+        let request = &lines[1];
+        assert_eq!(request["message"], "request");
+        assert_eq!(request["route"], "capture", "event fields stay at the top level");
+        assert_eq!(request["span"]["requestId"], "8476a536-e9f4-11e8-9739-2dfe598c3fcd");
+        assert_eq!(
+            request["span"]["xrayTraceId"],
+            "Root=1-5bef4de7-ad49b0e87f6ef6c87fc2e700;Parent=9a9197af755a6419;Sampled=1"
+        );
+        assert_eq!(request.get("spans"), None, "one span object, not the list");
+    }
+
     #[test]
     fn the_aws_trust_store_holds_amazon_trust_services_roots() {
         let roots: Vec<&[u8]> = super::amazon_roots().collect();

@@ -54,6 +54,11 @@ impl Metrics {
             for (k, v) in dimensions {
                 obj.insert((*k).to_owned(), json!(v));
             }
+            // The invocation's X-Ray trace (the runtime sets it per invocation), as on the log
+            // lines: a property, not a dimension.
+            if let Some(trace) = std::env::var("_X_AMZN_TRACE_ID").ok().filter(|t| !t.is_empty()) {
+                obj.insert("xrayTraceId".to_owned(), json!(trace));
+            }
         }
         match &self.sink {
             Sink::Stdout => println!("{line}"),

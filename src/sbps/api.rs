@@ -201,7 +201,9 @@ impl SbpsClient {
             ProviderAnswer::Refused(_) => "refused",
             ProviderAnswer::Unknown { .. } => "unknown",
         };
-        self.metrics.sbps_call(request.function_id, started.elapsed().as_secs_f64() * 1000.0, outcome);
+        let ms = started.elapsed().as_secs_f64() * 1000.0;
+        self.metrics.sbps_call(request.function_id, ms, outcome);
+        tracing::info!(function_id = request.function_id, tracking_id, outcome, ms, "SBPS call");
         if let ProviderAnswer::Refused(r) = &answer
             && r.code.is_configuration_fault()
         {
