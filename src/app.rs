@@ -21,7 +21,7 @@ pub type Error = Box<dyn std::error::Error + Send + Sync>;
 /// JSON logs, one line per event; `RUST_LOG` filters (default `info`).
 pub fn init_tracing() {
     use tracing_subscriber::util::SubscriberInitExt;
-    let _ = json_logs(std::io::stdout).try_init();
+    let _ = json_logs(std::io::stdout, "info").try_init();
     // A panic's text and source location never reach the logs: a request must not be able to
     // write either there. (Handlers do not panic on input; this is the last line.)
     std::panic::set_hook(Box::new(|_| tracing::error!("a task panicked; details withheld")));
@@ -30,13 +30,14 @@ pub fn init_tracing() {
 /// One JSON line per event, its fields at the top level, and the current span's fields under
 /// `span`. Inside a Lambda invocation that span is the runtime's own ("Lambda runtime
 /// invoke"), so every line a request writes carries `span.requestId` (what the API's access
-/// log calls `lambdaRequestId`) and `span.xrayTraceId` (the X-Ray trace).
-pub fn json_logs<W>(writer: W) -> impl tracing::Subscriber + Send + Sync + 'static
+/// log calls `lambdaRequestId`) and `span.xrayTraceId` (the X-Ray trace). `RUST_LOG` filters,
+/// else `default_level`.
+pub fn json_logs<W>(writer: W, default_level: &str) -> impl tracing::Subscriber + Send + Sync + 'static
 where
     W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
 {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
     tracing_subscriber::fmt()
         .json()
         .flatten_event(true)
@@ -435,7 +436,7 @@ mod tests {
     fn a_line_written_inside_an_invocation_carries_its_request_and_trace_ids() {
         let captured = Captured::default();
         let writer = captured.clone();
-        let subscriber = super::json_logs(move || writer.clone());
+        let subscriber = super::json_logs(move || writer.clone(), "info");
         let mut context = lambda_http::Context::default();
         context.request_id = "8476a536-e9f4-11e8-9739-2dfe598c3fcd".into();
         context.xray_trace_id = Some("Root=1-5bef4de7-ad49b0e87f6ef6c87fc2e700;Parent=9a9197af755a6419;Sampled=1".into());

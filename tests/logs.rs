@@ -30,12 +30,8 @@ impl Write for Buffer {
 async fn a_full_flow_logs_every_request_and_no_secret() {
     let buffer = Buffer::default();
     let writer = buffer.clone();
-    tracing_subscriber::fmt()
-        .json()
-        .flatten_event(true)
-        .with_max_level(tracing::Level::DEBUG)
-        .with_writer(move || writer.clone())
-        .init();
+    // The functions' own log format, at debug level.
+    tracing::subscriber::set_global_default(kantan::app::json_logs(move || writer.clone(), "debug")).expect("subscriber");
     let lines = Arc::new(Mutex::new(Vec::new()));
     let local =
         start_local_with(SqliteStore::in_memory().expect("store"), Metrics { sink: Sink::Memory(lines.clone()) }).await;
@@ -93,6 +89,14 @@ async fn a_full_flow_logs_every_request_and_no_secret() {
         assert!(!logs.contains(hidden.as_str()), "a log line contains a webhook secret or signature");
     }
     assert!(logs.contains("webhook attempt"), "deliveries are logged");
+    let sbps_calls: Vec<serde_json::Value> = logs
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|l| l["message"] == "SBPS call")
+        .collect();
+    assert!(sbps_calls.len() >= 3, "each SBPS call is logged: {sbps_calls:?}");
+    assert!(sbps_calls.iter().all(|l| l["function_id"].is_string() && l["ms"].is_number()));
+    assert!(sbps_calls.iter().any(|l| l["outcome"] == "configuration"), "the checksum refusal");
     let metrics = lines.lock().expect("metrics").join("\n");
     let basic = base64::engine::general_purpose::STANDARD.encode(format!("99999000:{DEMO_HASH_KEY}"));
     for secret in [DEMO_HASH_KEY, DEMO_API_KEY, "sk_wrong_key", basic.as_str()] {
