@@ -62,6 +62,10 @@ pub struct Account {
     pub processing_account_id: String,
     /// Lower-case hex SHA-256 of the API key; the key itself is never kept.
     pub api_key_sha256: String,
+    /// While an API key is rotated: the SHA-256 of the key being replaced, which keeps working
+    /// beside the new one until it is removed (infra/RUNBOOK.md).
+    #[serde(default)]
+    pub previous_api_key_sha256: Option<String>,
     pub capture_mode: CaptureMode,
     pub sbps: SbpsAccount,
     /// How many partitions the account's listing index is spread over (DynamoDB): one per
@@ -86,38 +90,51 @@ pub enum ConfigError {
 /// The accounts the gateway serves.
 #[derive(Debug, Clone)]
 pub struct Accounts {
-    accounts: Vec<(Account, [u8; 32])>,
+    accounts: Vec<Account>,
+    /// Every accepted API key's SHA-256, with the index of its account.
+    keys: Vec<(usize, [u8; 32])>,
+}
+
+fn key_hash(account: &Account, field: &str, hex_text: &str) -> Result<[u8; 32], ConfigError> {
+    let mut hash = [0u8; 32];
+    hex::decode_to_slice(hex_text.trim(), &mut hash).map_err(|_| {
+        ConfigError::Accounts(format!("account {}: {field} must be 64 hex characters", account.processing_account_id))
+    })?;
+    Ok(hash)
 }
 
 impl Accounts {
     pub fn new(accounts: Vec<Account>) -> Result<Self, ConfigError> {
-        let mut out = Vec::with_capacity(accounts.len());
+        let mut out: Vec<Account> = Vec::with_capacity(accounts.len());
+        let mut keys = Vec::with_capacity(accounts.len());
         for account in accounts {
-            let mut hash = [0u8; 32];
-            hex::decode_to_slice(account.api_key_sha256.trim(), &mut hash).map_err(|_| {
-                ConfigError::Accounts(format!(
-                    "account {}: apiKeySha256 must be 64 hex characters",
-                    account.processing_account_id
-                ))
-            })?;
+            keys.push((out.len(), key_hash(&account, "apiKeySha256", &account.api_key_sha256)?));
+            if let Some(previous) = &account.previous_api_key_sha256 {
+                keys.push((out.len(), key_hash(&account, "previousApiKeySha256", previous)?));
+            }
             if !(1..=crate::store::listing::MAX_LIST_SHARDS).contains(&account.list_shards) {
                 return Err(ConfigError::Accounts(format!(
                     "account {}: listShards must be 1 to 16",
                     account.processing_account_id
                 )));
             }
-            if out.iter().any(|(a, _): &(Account, _)| a.processing_account_id == account.processing_account_id) {
+            if out.iter().any(|a| a.processing_account_id == account.processing_account_id) {
                 return Err(ConfigError::Accounts(format!(
                     "account {} is listed twice",
                     account.processing_account_id
                 )));
             }
-            out.push((account, hash));
+            out.push(account);
         }
         if out.is_empty() {
             return Err(ConfigError::Accounts("no account is configured".into()));
         }
-        Ok(Accounts { accounts: out })
+        for (i, (_, hash)) in keys.iter().enumerate() {
+            if keys[..i].iter().any(|(_, other)| other == hash) {
+                return Err(ConfigError::Accounts("one API key is configured twice".into()));
+            }
+        }
+        Ok(Accounts { accounts: out, keys })
     }
 
     /// Parses the JSON list of accounts of `ACCOUNTS_FILE` / `ACCOUNTS_JSON` / the secret.
@@ -128,31 +145,29 @@ impl Accounts {
     }
 
     pub fn get(&self, processing_account_id: &str) -> Option<&Account> {
-        self.accounts.iter().find(|(a, _)| a.processing_account_id == processing_account_id).map(|(a, _)| a)
+        self.accounts.iter().find(|a| a.processing_account_id == processing_account_id)
     }
 
-    /// The account whose API key this is. Every account's hash is compared, in constant time,
-    /// so the time taken says nothing about which account (if any) matched.
     /// The account of an SBPS merchant_id + service_id.
     pub fn by_sbps_service(&self, merchant_id: &str, service_id: &str) -> Option<&Account> {
-        self.accounts
-            .iter()
-            .map(|(a, _)| a)
-            .find(|a| a.sbps.merchant_id == merchant_id && a.sbps.service_id == service_id)
+        self.accounts.iter().find(|a| a.sbps.merchant_id == merchant_id && a.sbps.service_id == service_id)
     }
 
     pub fn all(&self) -> impl Iterator<Item = &Account> {
-        self.accounts.iter().map(|(a, _)| a)
+        self.accounts.iter()
     }
 
+    /// The account whose API key (current or, during a rotation, previous) this is. Every
+    /// key's hash is compared, in constant time, so the time taken says nothing about which
+    /// account (if any) matched.
     pub fn authenticate(&self, api_key: &str) -> Option<&Account> {
         let presented: [u8; 32] = Sha256::digest(api_key.as_bytes()).into();
         let mut found = u32::MAX;
-        for (index, (_, hash)) in self.accounts.iter().enumerate() {
+        for (account, hash) in &self.keys {
             let matches = presented.ct_eq(hash);
-            found = u32::conditional_select(&found, &(index as u32), matches);
+            found = u32::conditional_select(&found, &(*account as u32), matches);
         }
-        self.accounts.get(found as usize).map(|(a, _)| a)
+        self.accounts.get(found as usize)
     }
 }
 
@@ -167,6 +182,7 @@ pub fn demo_account(sandbox_base_url: &str) -> Account {
     Account {
         processing_account_id: DEMO_ACCOUNT_ID.into(),
         api_key_sha256: hex::encode(Sha256::digest(DEMO_API_KEY.as_bytes())),
+        previous_api_key_sha256: None,
         capture_mode: CaptureMode::Manual,
         sbps: SbpsAccount {
             merchant_id: DEMO_MERCHANT_ID.into(),
@@ -360,6 +376,29 @@ mod tests {
         );
         assert!(accounts.authenticate("sk_local_demo ").is_none());
         assert!(accounts.authenticate("").is_none());
+    }
+
+    #[test]
+    fn during_a_rotation_both_keys_open_the_account_and_no_other() {
+        let hash = |key: &str| hex::encode(Sha256::digest(key.as_bytes()));
+        let mut rotating = demo_account("http://127.0.0.1:3000");
+        rotating.api_key_sha256 = hash("sk_new");
+        rotating.previous_api_key_sha256 = Some(hash("sk_old"));
+        let mut other = demo_account("http://127.0.0.1:3000");
+        other.processing_account_id = "other".into();
+        other.api_key_sha256 = hash("sk_other");
+        let accounts = Accounts::new(vec![rotating.clone(), other.clone()]).unwrap_or_else(|e| panic!("{e}"));
+        let id = |key: &str| accounts.authenticate(key).map(|a| a.processing_account_id.clone());
+        assert_eq!(id("sk_new").as_deref(), Some(DEMO_ACCOUNT_ID));
+        assert_eq!(id("sk_old").as_deref(), Some(DEMO_ACCOUNT_ID));
+        assert_eq!(id("sk_other").as_deref(), Some("other"));
+        assert_eq!(id("sk_local_demo"), None);
+
+        // One key for two accounts, or a malformed previous hash, is refused at start.
+        other.previous_api_key_sha256 = Some(hash("sk_old"));
+        assert!(Accounts::new(vec![rotating.clone(), other]).is_err());
+        rotating.previous_api_key_sha256 = Some("not hex".into());
+        assert!(Accounts::new(vec![rotating]).is_err());
     }
 
     #[test]
