@@ -293,6 +293,35 @@ pub enum Job {
     Sweep,
 }
 
+/// The audit (`audit` binary, infra/RUNBOOK.md) of every payment on the store the environment
+/// selects, as of now. Reads only.
+pub async fn run_audit() -> Result<crate::audit::Report, Error> {
+    let settings = Settings::from_env()?;
+    let lock_window = Policy::new(settings.sbps_timeout, settings.expiry_grace).lock_window;
+    let now = Clock::system().now();
+    match settings.store.clone() {
+        #[cfg(feature = "embedded")]
+        StoreConfig::Sqlite { path } => {
+            if !path.exists() {
+                return Err(format!("no embedded store at {}", path.display()).into());
+            }
+            let store = crate::store::SqliteStore::open(&path)?;
+            let accounts = load_accounts(&settings, None).await?;
+            Ok(crate::audit::run(&store, &accounts, lock_window, now).await?)
+        }
+        #[cfg(not(feature = "embedded"))]
+        StoreConfig::Sqlite { .. } => {
+            Err("no TABLE_NAME, and this build has no embedded store (cargo feature `embedded`)".into())
+        }
+        StoreConfig::DynamoDb { table } => {
+            let aws = sdk_config().await;
+            let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), table);
+            let accounts = load_accounts(&settings, Some(&aws)).await?;
+            Ok(crate::audit::run(&store, &accounts, lock_window, now).await?)
+        }
+    }
+}
+
 /// Runs the Lambda function of `job` on the store the environment selects.
 pub async fn run_job(job: Job) -> Result<(), Error> {
     init_tracing();
@@ -439,7 +468,8 @@ mod tests {
         let subscriber = super::json_logs(move || writer.clone(), "info");
         let mut context = lambda_http::Context::default();
         context.request_id = "8476a536-e9f4-11e8-9739-2dfe598c3fcd".into();
-        context.xray_trace_id = Some("Root=1-5bef4de7-ad49b0e87f6ef6c87fc2e700;Parent=9a9197af755a6419;Sampled=1".into());
+        context.xray_trace_id =
+            Some("Root=1-5bef4de7-ad49b0e87f6ef6c87fc2e700;Parent=9a9197af755a6419;Sampled=1".into());
         tracing::subscriber::with_default(subscriber, || {
             tracing::info!("before any invocation");
             let span = lambda_http::lambda_runtime::layers::trace::request_span(&context);

@@ -7,6 +7,7 @@
 //! tests.
 
 pub mod app;
+pub mod audit;
 #[cfg(feature = "sandbox")]
 pub mod background;
 pub mod clock;

@@ -67,7 +67,11 @@ fn refs_below(v: &Value, out: &mut BTreeSet<String>) {
 
 fn functions(t: &Value) -> BTreeMap<String, &Value> {
     let functions = resources_of_type(t, "AWS::Serverless::Function");
-    assert_eq!(functions.len(), 10, "create, track, capture, cancel, refund, notify, webhooks, dispatch, deliver, sweep");
+    assert_eq!(
+        functions.len(),
+        10,
+        "create, track, capture, cancel, refund, notify, webhooks, dispatch, deliver, sweep"
+    );
     functions
 }
 
@@ -94,8 +98,12 @@ fn every_function_is_published_under_an_alias_shifted_by_codedeploy_with_its_err
         assert!(watched, "{name}: no rollback alarm counts its errors");
     }
     let parameter = get(&t, "Parameters").and_then(|p| get(p, "DeploymentType")).expect("DeploymentType parameter");
-    let allowed: Vec<&str> =
-        get(parameter, "AllowedValues").and_then(Value::as_sequence).into_iter().flatten().filter_map(Value::as_str).collect();
+    let allowed: Vec<&str> = get(parameter, "AllowedValues")
+        .and_then(Value::as_sequence)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
     assert!(allowed.contains(&"AllAtOnce") && allowed.iter().any(|a| a.starts_with("Canary")));
 }
 
@@ -106,7 +114,9 @@ fn every_function_has_its_reserved_concurrency_as_a_parameter() {
     let mut seen = BTreeSet::new();
     for (name, function) in functions(&t) {
         let reserved = get(function, "Properties").and_then(|p| get(p, "ReservedConcurrentExecutions"));
-        let Some(parameter) = reserved.and_then(ref_name) else { panic!("{name}: ReservedConcurrentExecutions: !Ref <parameter>") };
+        let Some(parameter) = reserved.and_then(ref_name) else {
+            panic!("{name}: ReservedConcurrentExecutions: !Ref <parameter>")
+        };
         let declared = get(parameters, parameter).unwrap_or_else(|| panic!("{name}: {parameter} is not a parameter"));
         assert_eq!(get(declared, "Type").and_then(Value::as_str), Some("Number"), "{parameter}");
         assert!(get(declared, "Default").is_some(), "{parameter} has a default");
@@ -121,9 +131,10 @@ fn every_function_has_a_log_group_with_retention() {
     for name in functions(&t).keys() {
         let wanted = format!("/aws/lambda/${{{name}}}");
         let group = groups.values().find(|g| {
-            get(g, "Properties").and_then(|p| get(p, "LogGroupName")).and_then(tagged).is_some_and(|(tag, v)| {
-                tag == "Sub" && v.as_str() == Some(wanted.as_str())
-            })
+            get(g, "Properties")
+                .and_then(|p| get(p, "LogGroupName"))
+                .and_then(tagged)
+                .is_some_and(|(tag, v)| tag == "Sub" && v.as_str() == Some(wanted.as_str()))
         });
         let Some(group) = group else { panic!("{name}: no log group named {wanted}") };
         let retention = get(group, "Properties").and_then(|p| get(p, "RetentionInDays"));
@@ -169,9 +180,14 @@ fn every_api_route_of_the_template_reaches_the_function_that_serves_it() {
             let path = get(properties, "Path").and_then(Value::as_str).expect("Path");
             let concrete = path.replace("{id}", "pay_1").replace("{trackId}", "trk_1").replace("{eventId}", "evt_1");
             let method = Method::from_bytes(method.as_bytes()).expect("method");
-            let route = kantan::http::router::route(&method, &concrete).unwrap_or_else(|e| panic!("{method} {path}: {e:?}"));
+            let route =
+                kantan::http::router::route(&method, &concrete).unwrap_or_else(|e| panic!("{method} {path}: {e:?}"));
             assert_eq!(route.name(), format!("{method} {path}"), "the router's name of the template's route");
-            assert_eq!(format!("{:?}", route.function()).to_lowercase(), binary, "{method} {path} is served by {binary}");
+            assert_eq!(
+                format!("{:?}", route.function()).to_lowercase(),
+                binary,
+                "{method} {path} is served by {binary}"
+            );
             assert!(routes.insert(route.name()), "{method} {path} twice");
         }
     }
@@ -195,7 +211,10 @@ fn nothing_secret_sits_in_a_parameter_default_an_output_or_a_dynamic_reference()
         let mut seen = BTreeSet::new();
         refs_below(output, &mut seen);
         let text = serde_norway::to_string(output).unwrap_or_default();
-        assert!(!seen.contains("WebhookMasterKey") && !text.contains("WebhookMasterKey"), "{name:?} names the master key");
+        assert!(
+            !seen.contains("WebhookMasterKey") && !text.contains("WebhookMasterKey"),
+            "{name:?} names the master key"
+        );
         assert!(!text.contains("SecretString"), "{name:?}");
     }
 }

@@ -31,7 +31,8 @@ async fn a_full_flow_logs_every_request_and_no_secret() {
     let buffer = Buffer::default();
     let writer = buffer.clone();
     // The functions' own log format, at debug level.
-    tracing::subscriber::set_global_default(kantan::app::json_logs(move || writer.clone(), "debug")).expect("subscriber");
+    tracing::subscriber::set_global_default(kantan::app::json_logs(move || writer.clone(), "debug"))
+        .expect("subscriber");
     let lines = Arc::new(Mutex::new(Vec::new()));
     let local =
         start_local_with(SqliteStore::in_memory().expect("store"), Metrics { sink: Sink::Memory(lines.clone()) }).await;

@@ -1,0 +1,185 @@
+//! The audit (src/audit.rs, the `audit` binary) on both stores: a whole lifecycle audits
+//! clean; loose ends left with the sweeper stopped (a pending payment past its expiry, a
+//! capture pending past its lock window, a delivery overdue) are each found, and gone once the
+//! sweeper and the deliveries ran; an amount written without its operation is found; the
+//! binary answers 0, 1 or 2 as the runbook says.
+
+#[macro_use]
+mod common;
+
+use chrono::Duration;
+use common::hooks::Hooked;
+use kantan::audit::{FindingKind, Report};
+use kantan::background::LocalOutbox;
+use kantan::ids::PaymentId;
+use kantan::payment::{EventKind, Payment, Status};
+use kantan::sbps::sandbox::Fault;
+use kantan::store::{SqliteStore, Store};
+
+async fn audit<S: LocalOutbox>(h: &Hooked<S>) -> Report {
+    let service = &h.local.app.service;
+    kantan::audit::run(&service.store, &service.accounts, service.policy.lock_window, service.clock.now())
+        .await
+        .expect("the audit reads the store")
+}
+
+fn kinds(report: &Report) -> Vec<FindingKind> {
+    report.findings.iter().map(|f| f.kind).collect()
+}
+
+/// Ticks until the sweeper, dispatch and deliveries have caught up with the clock.
+async fn run_background<S: LocalOutbox>(h: &Hooked<S>) {
+    for _ in 0..200 {
+        let tick = h.runner.tick().await;
+        if !tick.swept && tick.dispatched == 0 && tick.delivered == 0 {
+            return;
+        }
+    }
+}
+
+async fn stored<S: LocalOutbox>(h: &Hooked<S>, id: &str) -> Payment {
+    let id: PaymentId = id.parse().expect("id");
+    h.local.app.service.store.payment(&id).await.expect("read").expect("payment")
+}
+
+/// A capture of `amount` written straight to the store, with its event but no operation: what
+/// a bug in the money path would leave.
+async fn capture_without_operation<S: Store>(store: &S, payment: &Payment, amount: u32) {
+    let mut next = payment.clone();
+    next.version += 1;
+    next.captured = amount;
+    next.status = Status::Captured;
+    let event = kantan::payment::AuditEvent {
+        seq: next.version,
+        kind: EventKind::PaymentCaptured,
+        at: payment.updated_at,
+        from_status: Some(payment.status),
+        to_status: Status::Captured,
+        operation_id: None,
+        amount: Some(amount),
+        detail: None,
+        outbox: None,
+    };
+    let transition =
+        kantan::payment::Transition { payment: next, operation: None, event, release_reference: false, wake_at: None };
+    store.apply(&transition, None).await.expect("the store takes it: no stored invariant is broken");
+}
+
+on_both_stores!(loose_ends_are_found_until_the_sweeper_ties_them);
+async fn loose_ends_are_found_until_the_sweeper_ties_them<S: LocalOutbox>(h: Hooked<S>) {
+    h.register("shop", &[]).await;
+    h.register("down", &[]).await;
+    h.answer("down", 500, 1000).await;
+
+    // A whole lifecycle, and a cancelled payment: clean.
+    let sold = h.local.authorized("audit-sold", 1000).await;
+    assert_eq!(h.local.op(&sold, "captures", Some(600), None).await.status, 201);
+    assert_eq!(h.local.op(&sold, "refunds", None, None).await.status, 201);
+    let voided = h.local.authorized("audit-voided", 500).await;
+    assert_eq!(h.local.op(&voided, "cancels", Some(200), None).await.status, 201, "partial cancel");
+    assert_eq!(h.local.op(&voided, "cancels", None, None).await.status, 201);
+    run_background(&h).await;
+    let report = audit(&h).await;
+    assert!(report.is_clean(), "{}", report.to_text());
+    assert_eq!(report.payments, 2);
+    assert!(report.operations >= 4 && report.deliveries >= 8, "{report:?}");
+
+    // Loose ends, with nothing running in the background for an hour: an unpaid payment past
+    // its expiry, a capture left pending by an SBPS timeout, deliveries to `down` overdue.
+    let unpaid = h.local.create("audit-unpaid", 300).await["id"].as_str().expect("id").to_owned();
+    let late = h.local.authorized("audit-late", 700).await;
+    h.local.sandbox.inject(vec![Fault::Delay { millis: 1500 }]);
+    assert_eq!(h.local.op(&late, "captures", None, None).await.status, 503);
+    run_background(&h).await;
+    let pending_until = stored(&h, &unpaid).await.pending_until;
+    h.local.app.service.clock.set(pending_until + Duration::hours(1));
+    let report = audit(&h).await;
+    let found = kinds(&report);
+    assert!(found.contains(&FindingKind::PendingPastExpiry), "{}", report.to_text());
+    assert!(found.contains(&FindingKind::OperationPastLockWindow), "{}", report.to_text());
+    assert!(found.contains(&FindingKind::EventNotDelivered), "{}", report.to_text());
+    let of = |kind: FindingKind| {
+        report.findings.iter().filter(|f| f.kind == kind).map(|f| f.payment_id.clone()).collect::<Vec<_>>()
+    };
+    assert_eq!(of(FindingKind::PendingPastExpiry), vec![unpaid.clone()]);
+    assert_eq!(of(FindingKind::OperationPastLockWindow), vec![late.clone()]);
+    assert!(
+        !found.iter().any(|k| matches!(
+            k,
+            FindingKind::BrokenInvariant
+                | FindingKind::AmountWithoutOperation
+                | FindingKind::AmountWithoutEvent
+                | FindingKind::EventWithoutOperation
+                | FindingKind::BrokenEventChain
+        )),
+        "loose ends are not broken money: {}",
+        report.to_text()
+    );
+
+    // The sweeper and the deliveries catch up: expired, captured, retried (and still failing,
+    // but on schedule).
+    run_background(&h).await;
+    assert_eq!(stored(&h, &unpaid).await.status, Status::Expired);
+    assert_eq!(stored(&h, &late).await.status, Status::Captured);
+    let report = audit(&h).await;
+    assert!(report.is_clean(), "{}", report.to_text());
+
+    // An amount written without its operation.
+    let voided_payment = stored(&h, &voided).await;
+    let authorized = h.local.authorized("audit-forged", 900).await;
+    capture_without_operation(&h.local.app.service.store, &stored(&h, &authorized).await, 900).await;
+    let report = audit(&h).await;
+    let found = kinds(&report);
+    assert!(found.contains(&FindingKind::AmountWithoutOperation), "{}", report.to_text());
+    assert!(found.contains(&FindingKind::EventWithoutOperation), "{}", report.to_text());
+    assert!(
+        report.findings.iter().all(|f| f.payment_id == authorized),
+        "only the forged payment: {}",
+        report.to_text()
+    );
+    assert_eq!(voided_payment.status, Status::Cancelled);
+}
+
+fn audit_binary(db: &std::path::Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_audit"))
+        .args(args)
+        .env_remove("TABLE_NAME")
+        .env_remove("ACCOUNTS_SECRET_ID")
+        .env_remove("ACCOUNTS_FILE")
+        .env_remove("ACCOUNTS_JSON")
+        .env("KANTAN_DB_PATH", db)
+        .output()
+        .expect("the audit binary runs")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_binary_answers_0_clean_1_findings_2_unreadable() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("audit.sqlite");
+    let app = common::app_on(SqliteStore::open(&db).expect("store"));
+    let created = common::create(&app, "binary-1").await;
+    let id = created["id"].as_str().expect("id").to_owned();
+
+    let clean = audit_binary(&db, &["--json"]);
+    assert_eq!(clean.status.code(), Some(0), "{}", String::from_utf8_lossy(&clean.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&clean.stdout).expect("JSON report");
+    assert_eq!(report["payments"], 1);
+    assert_eq!(report["findings"], serde_json::json!([]));
+
+    // A pending payment cannot be captured: force one that is, with no operation.
+    let mut payment = app.service.store.payment(&id.parse().expect("id")).await.expect("read").expect("payment");
+    payment.status = Status::Authorized;
+    payment.authorized = payment.amount.value();
+    capture_without_operation(&app.service.store, &payment, 100).await;
+    let found = audit_binary(&db, &[]);
+    assert_eq!(found.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&found.stdout);
+    assert!(
+        text.contains(&format!("amount_without_operation account=2HdN2jq6XWmlkhqRC2gDTNYCvNH payment={id}")),
+        "{text}"
+    );
+    assert!(text.lines().last().is_some_and(|l| l.starts_with("audited 1 payments")), "{text}");
+
+    assert_eq!(audit_binary(&dir.path().join("missing.sqlite"), &[]).status.code(), Some(2));
+    assert_eq!(audit_binary(&db, &["--yaml"]).status.code(), Some(2));
+}
