@@ -72,7 +72,9 @@ pub async fn serve<S: Persistence, P: Provider>(
                 let sandbox = sandbox.clone();
                 async move {
                     let to_sandbox = req.uri().path().starts_with("/sandbox/");
+                    let to_document = req.uri().path() == "/openapi.yaml";
                     let response = match (to_lambda(req).await, sandbox) {
+                        (Ok(req), _) if to_document => openapi_document(&req),
                         (Ok(req), Some(sandbox)) if to_sandbox => sandbox.handle(req).await,
                         (Ok(req), _) => handle(&app, req, None).await,
                         (Err(e), _) => e.into_response(),
@@ -88,6 +90,20 @@ pub async fn serve<S: Persistence, P: Provider>(
             }
         });
     }
+}
+
+/// The API's contract (OpenAPI 3.1, the repository's `openapi.yaml`), compiled in.
+pub const OPENAPI_YAML: &str = include_str!("../openapi.yaml");
+
+fn openapi_document(req: &lambda_http::Request) -> lambda_http::Response<Body> {
+    use lambda_http::http::{Method, StatusCode, header};
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        return ApiError::MethodNotAllowed { allow: "GET, HEAD" }.into_response();
+    }
+    let mut response = lambda_http::Response::new(Body::Text(OPENAPI_YAML.to_owned()));
+    *response.status_mut() = StatusCode::OK;
+    response.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/yaml"));
+    response
 }
 
 /// Binds `127.0.0.1:<port>`.

@@ -80,6 +80,52 @@ impl Route {
         }
     }
 
+    /// One of each route, with placeholder ids: the router's routes, for the checks that hold
+    /// the OpenAPI document and the SAM template to it.
+    pub fn every() -> Vec<Route> {
+        let id = || "pay_1".to_owned();
+        let every = vec![
+            Route::CreatePayment,
+            Route::ListPayments,
+            Route::GetPayment { id: id() },
+            Route::TrackPayment { track_id: "trk_1".into() },
+            Route::Capture { id: id() },
+            Route::Cancel { id: id() },
+            Route::Refund { id: id() },
+            Route::SbpsNotification,
+            Route::CreateEndpoint,
+            Route::ListEndpoints,
+            Route::GetEndpoint { id: id() },
+            Route::DeleteEndpoint { id: id() },
+            Route::RotateEndpointSecret { id: id() },
+            Route::EnableEndpoint { id: id() },
+            Route::PaymentEvents { id: id() },
+            Route::RedeliverEvent { event_id: "evt_1".into() },
+        ];
+        // A new variant does not compile here until it is matched: list it above as well.
+        for route in &every {
+            match route {
+                Route::CreatePayment
+                | Route::ListPayments
+                | Route::GetPayment { .. }
+                | Route::TrackPayment { .. }
+                | Route::Capture { .. }
+                | Route::Cancel { .. }
+                | Route::Refund { .. }
+                | Route::SbpsNotification
+                | Route::CreateEndpoint
+                | Route::ListEndpoints
+                | Route::GetEndpoint { .. }
+                | Route::DeleteEndpoint { .. }
+                | Route::RotateEndpointSecret { .. }
+                | Route::EnableEndpoint { .. }
+                | Route::PaymentEvents { .. }
+                | Route::RedeliverEvent { .. } => {}
+            }
+        }
+        every
+    }
+
     /// The payment id in the path, if any.
     pub fn payment_id(&self) -> Option<&str> {
         match self {
@@ -167,6 +213,19 @@ pub fn route(method: &Method, path: &str) -> Result<Route, RouteError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_route_is_reached_by_its_own_name() {
+        let every = Route::every();
+        for r in &every {
+            let (method, template) = r.name().split_once(' ').unwrap_or_default();
+            let path = template.replace("{id}", "pay_1").replace("{trackId}", "trk_1").replace("{eventId}", "evt_1");
+            let method = Method::from_bytes(method.as_bytes()).unwrap_or(Method::OPTIONS);
+            assert_eq!(route(&method, &path).as_ref(), Ok(r), "{}", r.name());
+        }
+        let names: std::collections::BTreeSet<&str> = every.iter().map(Route::name).collect();
+        assert_eq!(names.len(), every.len(), "each route once");
+    }
 
     #[test]
     fn routes_ignore_prefixes_and_trailing_slashes() {

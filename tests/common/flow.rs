@@ -23,11 +23,18 @@ impl Reply {
     }
 }
 
+/// Sends `r`; an answer of the API is held to openapi.yaml.
 pub async fn reply(r: reqwest::RequestBuilder) -> Reply {
-    let r = r.send().await.expect("request");
+    let (client, request) = r.build_split();
+    let request = request.expect("request");
+    let (method, path) = (request.method().to_string(), request.url().path().to_owned());
+    let r = client.execute(request).await.expect("request");
     let status = r.status().as_u16();
     let headers = r.headers().clone();
-    Reply { status, headers, text: r.text().await.expect("body") }
+    let text = r.text().await.expect("body");
+    let content_type = headers.get("content-type").and_then(|v| v.to_str().ok());
+    super::openapi::check_answer(&method, &path, status, content_type, &text);
+    Reply { status, headers, text }
 }
 
 impl<S: Persistence> Local<S> {

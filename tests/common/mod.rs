@@ -22,6 +22,7 @@ pub mod dynamo;
 pub mod flow;
 pub mod hooks;
 pub mod moto;
+pub mod openapi;
 
 use chrono::{DateTime, TimeZone, Utc};
 use kantan::clock::Clock;
@@ -224,6 +225,8 @@ impl Answer {
 pub async fn send<S: Persistence, P: Provider>(app: &App<S, P>, call: Call<'_>) -> Answer {
     let response = handle(app, call.request(), None).await;
     let text = String::from_utf8(response.body().as_ref().to_vec()).expect("utf-8 body");
+    let content_type = response.headers().get("content-type").and_then(|v| v.to_str().ok());
+    openapi::check_answer(call.method, call.path, response.status().as_u16(), content_type, &text);
     Answer { status: response.status().as_u16(), text, response }
 }
 
