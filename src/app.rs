@@ -14,7 +14,7 @@ use crate::sbps::api::SbpsClient;
 use crate::service::{Policy, Service};
 use crate::store::{DynamoStore, Persistence};
 use crate::webhooks::queue::{DeliveryQueue, SqsQueue};
-use crate::webhooks::{AddressPolicy, MasterKey, Sender, Webhooks};
+use crate::webhooks::{MasterKey, Sender, Webhooks};
 
 pub type Error = Box<dyn std::error::Error + Send + Sync>;
 
@@ -191,7 +191,7 @@ pub async fn aws_webhooks<S: Persistence>(
     // Only the functions that show or use endpoint secrets read the master key.
     let master_key = if signs { Some(load_master_key(settings, Some(aws), false).await?) } else { None };
     let queue = DeliveryQueue::Sqs(SqsQueue::new(aws_sdk_sqs::Client::new(aws), url));
-    let policy = if settings.is_local() { AddressPolicy::LOCAL } else { AddressPolicy::PRODUCTION };
+    let policy = settings.webhook_address_policy();
     Ok(Webhooks { store, queue, sender: Sender::new(policy), master_key, clock, metrics })
 }
 

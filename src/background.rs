@@ -17,7 +17,7 @@ use crate::store::dynamodb::stream::StreamReader;
 use crate::store::{DynamoStore, Persistence, SqliteStore, due_minute};
 use crate::webhooks::deliver::Next;
 use crate::webhooks::queue::{DeliveryQueue, LocalQueue};
-use crate::webhooks::{AddressPolicy, Sender, Webhooks};
+use crate::webhooks::{Sender, Webhooks};
 
 const TICK: Duration = Duration::from_millis(200);
 /// Most outbox events dispatched per tick.
@@ -60,7 +60,7 @@ impl LocalOutbox for DynamoStore {
 pub async fn with_local_webhooks<S: Persistence, P: Provider>(app: App<S, P>) -> Result<App<S, P>, Error> {
     let master_key = load_master_key(&app.settings, None, true).await?;
     let clock = app.service.clock.clone();
-    let policy = if app.settings.is_local() { AddressPolicy::LOCAL } else { AddressPolicy::PRODUCTION };
+    let policy = app.settings.webhook_address_policy();
     let webhooks = Webhooks {
         store: app.service.store.clone(),
         queue: DeliveryQueue::Local(LocalQueue::new(clock.clone())),

@@ -252,6 +252,10 @@ pub struct Settings {
     pub webhook_key: WebhookKeySource,
     /// `WEBHOOK_QUEUE_URL`: the SQS queue of `deliver` (AWS); `local` queues in process.
     pub webhook_queue_url: Option<String>,
+    /// `WEBHOOK_LOOPBACK_ONLY=1` (local runs that must stay on the machine, such as the
+    /// Schemathesis run): webhooks go to loopback endpoints only; any other host is refused
+    /// before a name is even looked up.
+    pub webhook_loopback_only: bool,
 }
 
 impl Settings {
@@ -310,6 +314,11 @@ impl Settings {
                 (None, None) => WebhookKeySource::Demo,
             },
             webhook_queue_url: var("WEBHOOK_QUEUE_URL"),
+            webhook_loopback_only: match var("WEBHOOK_LOOPBACK_ONLY").as_deref() {
+                None | Some("0" | "false") => false,
+                Some("1" | "true") => true,
+                Some(other) => return Err(ConfigError::Invalid("WEBHOOK_LOOPBACK_ONLY", other.to_owned())),
+            },
         })
     }
 
@@ -320,6 +329,17 @@ impl Settings {
     /// The result-notification URL SBPS posts to (`pagecon_url`).
     pub fn notification_url(&self) -> String {
         format!("{}/v1/notifications/sbps", self.public_base_url)
+    }
+
+    /// Where webhooks may be delivered: public addresses; in local mode loopback too; with
+    /// `WEBHOOK_LOOPBACK_ONLY`, loopback only.
+    pub fn webhook_address_policy(&self) -> crate::webhooks::AddressPolicy {
+        use crate::webhooks::AddressPolicy;
+        match (self.is_local(), self.webhook_loopback_only) {
+            (true, true) => AddressPolicy::LOOPBACK_ONLY,
+            (true, false) => AddressPolicy::LOCAL,
+            (false, _) => AddressPolicy::PRODUCTION,
+        }
     }
 
     /// Local mode: the gateway itself runs on a loopback address, so merchants' return URLs

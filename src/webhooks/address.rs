@@ -15,15 +15,24 @@ pub const MAX_URL_LEN: usize = 2048;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AddressPolicy {
     pub allow_loopback: bool,
+    pub allow_public: bool,
 }
 
 impl AddressPolicy {
-    pub const PRODUCTION: AddressPolicy = AddressPolicy { allow_loopback: false };
-    pub const LOCAL: AddressPolicy = AddressPolicy { allow_loopback: true };
+    pub const PRODUCTION: AddressPolicy = AddressPolicy { allow_loopback: false, allow_public: true };
+    pub const LOCAL: AddressPolicy = AddressPolicy { allow_loopback: true, allow_public: true };
+    /// Nothing leaves the machine: loopback endpoints only, and no name but `localhost` is
+    /// looked up.
+    pub const LOOPBACK_ONLY: AddressPolicy = AddressPolicy { allow_loopback: true, allow_public: false };
 
     /// Whether an address a name resolved to may be connected to.
     pub fn allows(&self, ip: IpAddr) -> bool {
-        is_public(ip) || (self.allow_loopback && ip.is_loopback())
+        (self.allow_public && is_public(ip)) || (self.allow_loopback && ip.is_loopback())
+    }
+
+    /// Whether `host` may be looked up at all.
+    pub fn may_resolve(&self, host: &str) -> bool {
+        self.allow_public || host.eq_ignore_ascii_case("localhost") || host.to_ascii_lowercase().ends_with(".localhost")
     }
 }
 
@@ -163,6 +172,9 @@ impl reqwest::dns::Resolve for VettingResolver {
         let policy = self.policy;
         let host = name.as_str().to_owned();
         Box::pin(async move {
+            if !policy.may_resolve(&host) {
+                return Err(Box::new(RefusedAddress) as Box<dyn std::error::Error + Send + Sync>);
+            }
             let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
             let vetted = vet(addrs, policy)?;
             Ok(Box::new(vetted.into_iter()) as reqwest::dns::Addrs)
@@ -182,6 +194,16 @@ mod tests {
 
     const PROD: AddressPolicy = AddressPolicy::PRODUCTION;
     const LOCAL: AddressPolicy = AddressPolicy::LOCAL;
+
+    #[test]
+    fn loopback_only_never_looks_a_public_name_up_nor_connects_to_a_public_address() {
+        let only = AddressPolicy::LOOPBACK_ONLY;
+        assert!(only.may_resolve("localhost") && only.may_resolve("shop.localhost"));
+        assert!(!only.may_resolve("merchant.site") && !only.may_resolve("localhost.example.com"));
+        assert!(only.allows("127.0.0.1".parse().expect("ip")) && only.allows("::1".parse().expect("ip")));
+        assert!(!only.allows("93.184.216.34".parse().expect("ip")));
+        assert!(PROD.may_resolve("merchant.site") && LOCAL.may_resolve("merchant.site"));
+    }
 
     #[test]
     fn the_ssrf_table_of_urls() {
