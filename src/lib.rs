@@ -12,6 +12,8 @@ pub mod audit;
 pub mod background;
 pub mod clock;
 pub mod config;
+#[cfg(feature = "sandbox")]
+pub mod demo;
 pub mod http;
 pub mod ids;
 pub mod jobs;

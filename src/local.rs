@@ -73,8 +73,10 @@ pub async fn serve<S: Persistence, P: Provider>(
                 async move {
                     let to_sandbox = req.uri().path().starts_with("/sandbox/");
                     let to_document = req.uri().path() == "/openapi.yaml";
+                    let to_demo = crate::demo::is_demo_path(req.uri().path());
                     let response = match (to_lambda(req).await, sandbox) {
                         (Ok(req), _) if to_document => openapi_document(&req),
+                        (Ok(req), Some(_)) if to_demo => crate::demo::handle(&app, req).await,
                         (Ok(req), Some(sandbox)) if to_sandbox => sandbox.handle(req).await,
                         (Ok(req), _) => handle(&app, req, None).await,
                         (Err(e), _) => e.into_response(),

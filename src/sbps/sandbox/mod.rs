@@ -272,6 +272,6 @@ fn json(status: StatusCode, value: serde_json::Value) -> Response<Body> {
 }
 
 /// Escapes text for an HTML attribute or element.
-fn html_escape(s: &str) -> String {
+pub(crate) fn html_escape(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
 }

@@ -42,7 +42,7 @@ const RULES: &[(&str, usize, bool, bool)] = &[
 /// An SBPS error page: `res_err_code` and a message.
 fn error_page(code: &str, message: &str) -> Response<Body> {
     let body = format!(
-        "<!doctype html><html><head><meta charset=\"utf-8\"><title>SBPS sandbox error</title></head><body>\
+        "<!doctype html><html lang=\"ja\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>SBPS sandbox error</title></head><body>\
          <h1>SBPS sandbox: error {}</h1><p id=\"res_err_code\">{}</p><p>{}</p></body></html>",
         html_escape(code),
         html_escape(code),
@@ -65,7 +65,7 @@ fn hidden_inputs<'a>(fields: impl IntoIterator<Item = (&'a String, &'a String)>)
 fn auto_post(url: &str, fields: &[(String, String)], title: &str) -> Response<Body> {
     let inputs = hidden_inputs(fields.iter().map(|(k, v)| (k, v)));
     let body = format!(
-        "<!doctype html><html><head><meta charset=\"utf-8\"><title>{title}</title></head>\
+        "<!doctype html><html lang=\"ja\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{title}</title></head>\
          <body onload=\"document.forms[0].submit()\"><form method=\"post\" action=\"{}\" accept-charset=\"Shift_JIS\">{inputs}\
          <noscript><button type=\"submit\">Continue</button></noscript></form></body></html>",
         html_escape(url)
@@ -155,7 +155,7 @@ impl Sandbox {
         let inputs = hidden_inputs(fields);
         let amount = fields.get("amount").cloned().unwrap_or_default();
         let body = format!(
-            "<!doctype html><html><head><meta charset=\"utf-8\"><title>au Kantan Kessai (SBPS sandbox)</title></head><body>\
+            "<!doctype html><html lang=\"ja\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>au Kantan Kessai (SBPS sandbox)</title></head><body>\
              <h1>au かんたん決済 (sandbox)</h1><p>Pay <strong>{} yen</strong> with your au phone bill?</p>\
              <form method=\"post\" action=\"{}\" accept-charset=\"Shift_JIS\">{inputs}\
              <button type=\"submit\" name=\"decision\" value=\"approve\">Approve</button> \
