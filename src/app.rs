@@ -53,7 +53,9 @@ where
 /// (DynamoDB Local) a region and dummy credentials are set when none are given, so the SDK
 /// never wanders off to SSO or the instance metadata address.
 pub async fn sdk_config() -> aws_config::SdkConfig {
-    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(aws_http_client());
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(aws_http_client())
+        .timeout_config(aws_timeouts());
     // Lambda hands a function its region and its role's credentials in the environment: the
     // SDK's provider chains (profiles, SSO, web identity, container and instance metadata) would
     // only be set up at cold start to find them there.
@@ -74,6 +76,19 @@ pub async fn sdk_config() -> aws_config::SdkConfig {
         }
     }
     loader.load().await
+}
+
+/// Every AWS call's limits. DynamoDB answers in milliseconds; a store that accepts a connection
+/// and never answers must cost a request seconds, not the function's whole timeout: 1 s to
+/// connect, 2 s per attempt, 4 s per operation with its retries. A capture's three store calls
+/// and its SBPS call (`SBPS_TIMEOUT_MS`, 15 s) then fit the operation functions' 30 s.
+pub fn aws_timeouts() -> aws_config::timeout::TimeoutConfig {
+    use std::time::Duration;
+    aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(1))
+        .operation_attempt_timeout(Duration::from_secs(2))
+        .operation_timeout(Duration::from_secs(4))
+        .build()
 }
 
 /// The AWS SDK's HTTPS client, trusting the roots every AWS endpoint chains to (Amazon Trust
