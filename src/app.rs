@@ -309,8 +309,8 @@ pub enum Job {
 }
 
 /// The audit (`audit` binary, infra/RUNBOOK.md) of every payment on the store the environment
-/// selects, as of now. Reads only.
-pub async fn run_audit() -> Result<crate::audit::Report, Error> {
+/// selects, as of now, reconciled with SBPS's call log when given. Reads only.
+pub async fn run_audit(sbps_calls: Option<&[crate::audit::SbpsCall]>) -> Result<crate::audit::Report, Error> {
     let settings = Settings::from_env()?;
     let lock_window = Policy::new(settings.sbps_timeout, settings.expiry_grace).lock_window;
     let now = Clock::system().now();
@@ -322,7 +322,7 @@ pub async fn run_audit() -> Result<crate::audit::Report, Error> {
             }
             let store = crate::store::SqliteStore::open(&path)?;
             let accounts = load_accounts(&settings, None).await?;
-            Ok(crate::audit::run(&store, &accounts, lock_window, now).await?)
+            Ok(crate::audit::run(&store, &accounts, lock_window, now, sbps_calls).await?)
         }
         #[cfg(not(feature = "embedded"))]
         StoreConfig::Sqlite { .. } => {
@@ -332,7 +332,7 @@ pub async fn run_audit() -> Result<crate::audit::Report, Error> {
             let aws = sdk_config().await;
             let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), table);
             let accounts = load_accounts(&settings, Some(&aws)).await?;
-            Ok(crate::audit::run(&store, &accounts, lock_window, now).await?)
+            Ok(crate::audit::run(&store, &accounts, lock_window, now, sbps_calls).await?)
         }
     }
 }

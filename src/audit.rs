@@ -2,8 +2,10 @@
 //! webhook deliveries, and reports what is wrong (DESIGN §4 and §8): a broken amount
 //! invariant, an amount change without its one operation record or its one event, a terminal
 //! status that changed, an operation still pending past its lock window, a pending payment past
-//! its expiry, an event merchants did not get. It only reads. The checks of one payment are
-//! pure ([`check_payment`]); [`run`] walks the store.
+//! its expiry, an event merchants did not get; and, given SBPS's call log (the sandbox's
+//! `GET /sandbox/sbps/control/calls`), any money-moving SBPS call without its succeeded
+//! operation, or the reverse. It only reads. The checks are pure ([`check_payment`],
+//! [`reconcile`]); [`run`] walks the store.
 
 use std::collections::BTreeMap;
 
@@ -46,6 +48,83 @@ pub enum FindingKind {
     PendingPastExpiry,
     /// A merchant-visible event with no delivery, a failed one, or one overdue.
     EventNotDelivered,
+    /// SBPS performed a capture, cancel or refund the gateway has no succeeded operation for
+    /// (or performed it more often than the gateway asked for).
+    SbpsCallWithoutOperation,
+    /// A succeeded operation that needed an SBPS call, without one SBPS performed.
+    OperationWithoutSbpsCall,
+}
+
+/// One SBPS API call as its log has it (the sandbox's `calls`, camelCase).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SbpsCall {
+    pub function_id: String,
+    pub tracking_id: String,
+    #[serde(default)]
+    pub amount: Option<u32>,
+    /// Whether it moved money (a capture, cancel or refund SBPS carried out).
+    pub performed: bool,
+}
+
+/// The money-moving calls of `calls` against the payments' succeeded operations: per tracking
+/// id, one performed capture per succeeded capture that called SBPS, and one performed
+/// cancel/refund per succeeded cancel or refund that called SBPS.
+pub fn reconcile(payments: &[Payment], calls: &[SbpsCall]) -> Vec<Finding> {
+    use crate::sbps::api::{CANCEL_REFUND, CAPTURE};
+    let mut findings = Vec::new();
+    let mut performed: BTreeMap<(&str, &str), usize> = BTreeMap::new();
+    for call in calls.iter().filter(|c| c.performed) {
+        *performed.entry((call.tracking_id.as_str(), call.function_id.as_str())).or_default() += 1;
+    }
+    let mut explained: BTreeMap<(&str, &str), usize> = BTreeMap::new();
+    for payment in payments {
+        let Some(tracking) = payment.sbps.tracking_id.as_deref() else { continue };
+        for (function, kinds) in [
+            (CAPTURE, &[OperationKind::Capture][..]),
+            (CANCEL_REFUND, &[OperationKind::Cancel, OperationKind::Refund][..]),
+        ] {
+            let asked = payment
+                .operations
+                .iter()
+                .filter(|op| {
+                    kinds.contains(&op.kind) && op.status == OperationStatus::Succeeded && op.provider_call.is_some()
+                })
+                .count();
+            let done = performed.get(&(tracking, function)).copied().unwrap_or(0);
+            explained.insert((tracking, function), asked);
+            let finding = |kind, detail| Finding {
+                kind,
+                account_id: payment.account_id.clone(),
+                payment_id: payment.id.as_str().to_owned(),
+                detail,
+            };
+            if done > asked {
+                findings.push(finding(
+                    FindingKind::SbpsCallWithoutOperation,
+                    format!("SBPS performed {done} {function} calls for {asked} succeeded operations"),
+                ));
+            } else if done < asked {
+                findings.push(finding(
+                    FindingKind::OperationWithoutSbpsCall,
+                    format!("{asked} succeeded operations needed {function}, SBPS performed {done}"),
+                ));
+            }
+        }
+    }
+    for ((tracking, function), done) in performed {
+        if !explained.contains_key(&(tracking, function)) {
+            findings.push(Finding {
+                kind: FindingKind::SbpsCallWithoutOperation,
+                account_id: String::new(),
+                payment_id: String::new(),
+                detail: format!(
+                    "SBPS performed {done} {function} calls for tracking id {tracking}, which no payment has"
+                ),
+            });
+        }
+    }
+    findings
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -304,14 +383,17 @@ pub fn check_payment(
     findings
 }
 
-/// Audits every payment of every account in `accounts`, page by page through the listing.
+/// Audits every payment of every account in `accounts`, page by page through the listing, and
+/// reconciles them with SBPS's call log when given.
 pub async fn run<S: Persistence>(
     store: &S,
     accounts: &Accounts,
     lock_window: Duration,
     now: DateTime<Utc>,
+    sbps_calls: Option<&[SbpsCall]>,
 ) -> Result<Report, StoreError> {
     let mut report = Report::default();
+    let mut audited = Vec::new();
     for account in accounts.all() {
         let endpoints = store.endpoints(&account.processing_account_id).await?;
         let filter = ListFilter {
@@ -335,12 +417,18 @@ pub async fn run<S: Persistence>(
                 report.events += events.len();
                 report.deliveries += deliveries.len();
                 report.findings.extend(check_payment(&payment, &events, &deliveries, &endpoints, lock_window, now));
+                if sbps_calls.is_some() {
+                    audited.push(payment);
+                }
             }
             if page.is_last() {
                 break;
             }
             positions = Some(page.positions);
         }
+    }
+    if let Some(calls) = sbps_calls {
+        report.findings.extend(reconcile(&audited, calls));
     }
     report.findings.sort_by(|a, b| (a.kind, &a.account_id, &a.payment_id).cmp(&(b.kind, &b.account_id, &b.payment_id)));
     Ok(report)

@@ -9,18 +9,29 @@ mod common;
 
 use chrono::Duration;
 use common::hooks::Hooked;
-use kantan::audit::{FindingKind, Report};
+use kantan::audit::{FindingKind, Report, SbpsCall};
 use kantan::background::LocalOutbox;
 use kantan::ids::PaymentId;
 use kantan::payment::{EventKind, Payment, Status};
 use kantan::sbps::sandbox::Fault;
 use kantan::store::{SqliteStore, Store};
 
+/// The audit as of the app clock, reconciled with the sandbox's SBPS call log.
 async fn audit<S: LocalOutbox>(h: &Hooked<S>) -> Report {
+    audit_with(h, &sbps_calls(h)).await
+}
+
+async fn audit_with<S: LocalOutbox>(h: &Hooked<S>, calls: &[SbpsCall]) -> Report {
     let service = &h.local.app.service;
-    kantan::audit::run(&service.store, &service.accounts, service.policy.lock_window, service.clock.now())
+    kantan::audit::run(&service.store, &service.accounts, service.policy.lock_window, service.clock.now(), Some(calls))
         .await
         .expect("the audit reads the store")
+}
+
+/// The sandbox's call log, as `GET /sandbox/sbps/control/calls` answers it.
+fn sbps_calls<S: LocalOutbox>(h: &Hooked<S>) -> Vec<SbpsCall> {
+    let log = serde_json::json!({"calls": h.local.sandbox.calls()});
+    serde_json::from_value(log["calls"].clone()).expect("the audit reads the sandbox's call log")
 }
 
 fn kinds(report: &Report) -> Vec<FindingKind> {
@@ -124,6 +135,28 @@ async fn loose_ends_are_found_until_the_sweeper_ties_them<S: LocalOutbox>(h: Hoo
     let report = audit(&h).await;
     assert!(report.is_clean(), "{}", report.to_text());
 
+    // SBPS's books against ours: a call SBPS performed that no operation asked for, and an
+    // operation whose call is missing from the log.
+    let calls = sbps_calls(&h);
+    let sold_tracking = stored(&h, &sold).await.sbps.tracking_id.expect("tracking id");
+    let mut doubled = calls.clone();
+    doubled.push(SbpsCall {
+        function_id: "ST02-00201-402".into(),
+        tracking_id: sold_tracking.clone(),
+        amount: Some(600),
+        performed: true,
+    });
+    let report = audit_with(&h, &doubled).await;
+    assert_eq!(kinds(&report), [FindingKind::SbpsCallWithoutOperation], "{}", report.to_text());
+    assert_eq!(report.findings[0].payment_id, sold);
+    let missing: Vec<SbpsCall> = calls
+        .iter()
+        .filter(|c| !(c.tracking_id == sold_tracking && c.function_id == "ST02-00303-402"))
+        .cloned()
+        .collect();
+    let report = audit_with(&h, &missing).await;
+    assert_eq!(kinds(&report), [FindingKind::OperationWithoutSbpsCall], "the refund's call: {}", report.to_text());
+
     // An amount written without its operation.
     let voided_payment = stored(&h, &voided).await;
     let authorized = h.local.authorized("audit-forged", 900).await;
@@ -182,4 +215,20 @@ async fn the_audit_binary_answers_0_clean_1_findings_2_unreadable() {
 
     assert_eq!(audit_binary(&dir.path().join("missing.sqlite"), &[]).status.code(), Some(2));
     assert_eq!(audit_binary(&db, &["--yaml"]).status.code(), Some(2));
+
+    // With SBPS's call log: a capture SBPS performed for a tracking id no payment has.
+    let log = dir.path().join("calls.json");
+    let stray = serde_json::json!({"calls": [{"functionId": "ST02-00201-402", "trackingId": "00000000000042",
+        "amount": null, "result": "OK", "errCode": "", "performed": true}]});
+    std::fs::write(&log, stray.to_string()).expect("log");
+    let log_arg = log.to_str().expect("path");
+    let reconciled = audit_binary(&db, &["--json", "--sbps-calls", log_arg]);
+    assert_eq!(reconciled.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&reconciled.stdout).expect("JSON report");
+    let kinds: Vec<&str> =
+        report["findings"].as_array().into_iter().flatten().filter_map(|f| f["kind"].as_str()).collect();
+    assert!(kinds.contains(&"sbps_call_without_operation"), "{report}");
+    std::fs::write(&log, "[]").expect("log");
+    assert_eq!(audit_binary(&db, &["--sbps-calls", log_arg]).status.code(), Some(2), "not a call log");
+    assert_eq!(audit_binary(&db, &["--sbps-calls"]).status.code(), Some(2), "no file");
 }
