@@ -105,6 +105,11 @@ impl Sandbox {
         if let Some(Fault::Delay { millis }) = fault {
             tokio::time::sleep(Duration::from_millis(millis)).await;
         }
+        if fault == Some(Fault::Lost) {
+            let mut r = text(StatusCode::INTERNAL_SERVER_ERROR, "text/plain", String::new());
+            r.extensions_mut().insert(ResetConnection);
+            return r;
+        }
         let known = [CAPTURE, CANCEL_REFUND].contains(&function_id.as_str());
         xml_response(known.then_some(function_id.as_str()), ok, &transaction_id, &err_code, now)
     }

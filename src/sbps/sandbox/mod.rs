@@ -43,6 +43,8 @@ pub enum Fault {
     Reset,
     /// Answer NG with this `res_err_code` without processing.
     Error { code: String },
+    /// Process the call, then drop the connection: done at SBPS, the answer lost.
+    Lost,
 }
 
 /// An API call as the sandbox saw it.
