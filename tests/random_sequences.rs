@@ -176,6 +176,8 @@ async fn random_sequences_keep_every_money_invariant<S: LocalOutbox>(h: Hooked<S
     let sequences = setting("RANDOM_SEQUENCES", 30);
     let first = setting("RANDOM_SEED", 1);
     let mut statuses = std::collections::BTreeMap::<String, usize>::new();
+    let mut faults = std::collections::BTreeMap::<String, usize>::new();
+    let mut requests = 0usize;
     for seed in first..first + sequences {
         let mut rng = StdRng::seed_from_u64(seed);
         let (id, steps) = run_sequence(&h, &mut rng, seed).await;
@@ -183,6 +185,17 @@ async fn random_sequences_keep_every_money_invariant<S: LocalOutbox>(h: Hooked<S
         let findings = audit(&h, &id).await;
         assert!(findings.is_empty(), "seed {seed} broke the books:\n{findings}\nsteps:\n{}", steps.join("\n"));
         *statuses.entry(stored(&h, &id).await.status.to_string()).or_default() += 1;
+        for step in &steps {
+            match step.strip_prefix("fault ") {
+                Some(fault) => *faults.entry(fault.split([' ', '{']).next().unwrap_or("").to_owned()).or_default() += 1,
+                None if step.contains(" -> ") => requests += 1,
+                None => {}
+            }
+        }
     }
-    println!("{sequences} sequences from seed {first}, final statuses {statuses:?}");
+    let sent = h.local.sandbox.calls().len();
+    println!(
+        "{sequences} sequences from seed {first}: {requests} API requests after setup, {sent} SBPS API calls, faults {faults:?}, \
+         final statuses {statuses:?}, 0 findings"
+    );
 }

@@ -1,0 +1,108 @@
+//! Every SBPS fault against every operation, on both stores: a delay past the gateway's timeout,
+//! a 500, a 503, a reset, the call processed with its answer lost, and each SBPS error-code
+//! family, against a capture, a full cancel and a full refund. Each operation is retried with
+//! its key after the lock window and the sweeper runs; then the payment and SBPS's books must
+//! agree: one money movement if the operation succeeded, none if it failed, never two.
+
+#[macro_use]
+mod common;
+
+use chrono::Duration;
+use common::hooks::Hooked;
+use kantan::audit::{SbpsCall, check_payment, reconcile};
+use kantan::background::LocalOutbox;
+use kantan::ids::PaymentId;
+use kantan::payment::{OperationStatus, Payment};
+use kantan::sbps::sandbox::Fault;
+
+fn faults() -> Vec<(&'static str, Fault)> {
+    let error = |code: &str| Fault::Error { code: code.into() };
+    vec![
+        ("delay past the timeout", Fault::Delay { millis: 1500 }),
+        ("HTTP 500", Fault::Status { status: 500 }),
+        ("HTTP 503", Fault::Status { status: 503 }),
+        ("reset", Fault::Reset),
+        ("processed, answer lost", Fault::Lost),
+        ("22 more than remains", error("40222000")),
+        ("28 partial refund too early", error("40228000")),
+        ("29 billing run pending", error("40229000")),
+        ("31 refund period over", error("40231000")),
+        ("33 capture period over", error("40233000")),
+        ("36 still processing", error("40236000")),
+        ("09 checksum", error("40209000")),
+        ("14 merchant ids", error("40214000")),
+        ("90 system busy", error("40290000")),
+    ]
+}
+
+async fn stored<S: LocalOutbox>(h: &Hooked<S>, id: &str) -> Payment {
+    let id: PaymentId = id.parse().expect("id");
+    h.local.app.service.store.payment(&id).await.expect("read").expect("payment")
+}
+
+async fn background<S: LocalOutbox>(h: &Hooked<S>) {
+    for _ in 0..200 {
+        let tick = h.runner.tick().await;
+        if !tick.swept && tick.dispatched == 0 && tick.delivered == 0 {
+            return;
+        }
+    }
+}
+
+on_both_stores!(every_fault_against_every_operation_moves_money_once_at_most);
+async fn every_fault_against_every_operation_moves_money_once_at_most<S: LocalOutbox>(h: Hooked<S>) {
+    let mut broken = Vec::new();
+    let mut runs = 0;
+    for (kind, function) in
+        [("captures", "ST02-00201-402"), ("cancels", "ST02-00303-402"), ("refunds", "ST02-00303-402")]
+    {
+        for (n, (name, fault)) in faults().into_iter().enumerate() {
+            runs += 1;
+            let reference = format!("fault-{kind}-{n}");
+            let id = if kind == "refunds" {
+                h.local.captured(&reference, 1000).await
+            } else {
+                h.local.authorized(&reference, 1000).await
+            };
+            let key = format!("key-{kind}-{n}");
+            h.local.sandbox.inject(vec![fault]);
+            let first = h.local.op(&id, kind, None, Some(&key)).await;
+            h.local.sandbox.inject(Vec::new());
+            // The merchant retries with the same key after the lock window; the sweeper runs too.
+            h.local.app.service.clock.advance(Duration::minutes(2));
+            let retry = h.local.op(&id, kind, None, Some(&key)).await;
+            h.local.app.service.clock.advance(Duration::minutes(2));
+            background(&h).await;
+
+            let payment = stored(&h, &id).await;
+            let service = &h.local.app.service;
+            let events = service.store.audit_events(&payment.id).await.expect("events");
+            let mut findings =
+                check_payment(&payment, &events, &[], &[], service.policy.lock_window, service.clock.now());
+            let tracking = payment.sbps.tracking_id.clone().unwrap_or_default();
+            let calls: Vec<SbpsCall> =
+                serde_json::from_value(serde_json::json!(h.local.sandbox.calls())).expect("calls");
+            let calls: Vec<SbpsCall> = calls.into_iter().filter(|c| c.tracking_id == tracking).collect();
+            findings.extend(reconcile(std::slice::from_ref(&payment), &calls));
+            let performed = calls.iter().filter(|c| c.performed && c.function_id == function).count();
+            // One movement per succeeded operation of this kind (`captures` -> `capture`, ...).
+            let singular = kind.trim_end_matches('s');
+            let expected = payment
+                .operations
+                .iter()
+                .filter(|op| op.kind.as_str() == singular && op.status == OperationStatus::Succeeded)
+                .count();
+            let still_pending = payment.operations.iter().any(|op| op.status == OperationStatus::Pending);
+            if !findings.is_empty() || performed != expected || performed > 1 || still_pending {
+                broken.push(format!(
+                    "{kind} / {name}: first {} then {}, {performed} performed, pending {still_pending}, findings {:?}",
+                    first.status,
+                    retry.status,
+                    findings.iter().map(|f| &f.detail).collect::<Vec<_>>()
+                ));
+            }
+        }
+    }
+    assert_eq!(runs, 42);
+    assert!(broken.is_empty(), "{broken:#?}");
+}
