@@ -14,6 +14,7 @@ pub mod clock;
 pub mod config;
 #[cfg(feature = "sandbox")]
 pub mod demo;
+pub mod fuzzing;
 pub mod http;
 pub mod ids;
 pub mod jobs;

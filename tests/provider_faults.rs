@@ -106,3 +106,31 @@ async fn every_fault_against_every_operation_moves_money_once_at_most<S: LocalOu
     assert_eq!(runs, 42);
     assert!(broken.is_empty(), "{broken:#?}");
 }
+
+on_both_stores!(a_configuration_fault_after_a_lost_answer_leaves_the_operation_pending);
+/// Found by the random sequences (seed 4871): a capture SBPS performed but whose answer was lost,
+/// then a resend refused for the gateway's checksum. The refusal says nothing about the first
+/// call, so the capture stays pending (it used to fail, and a later cancel refunded at SBPS what
+/// the gateway recorded as cancelled); the next resend finds it done.
+async fn a_configuration_fault_after_a_lost_answer_leaves_the_operation_pending<S: LocalOutbox>(h: Hooked<S>) {
+    let id = h.local.authorized("lost-then-config", 4468).await;
+    h.local.sandbox.inject(vec![Fault::Lost]);
+    assert_eq!(h.local.op(&id, "captures", Some(2355), None).await.status, 503);
+    h.local.sandbox.inject(vec![Fault::Error { code: "40209000".into() }]);
+    h.local.app.service.clock.advance(Duration::minutes(3));
+    background(&h).await;
+    let payment = stored(&h, &id).await;
+    assert!(
+        payment.operations.iter().any(|op| op.status == OperationStatus::Pending),
+        "a refusal of the request is not an answer about the lost call: {:?}",
+        payment.operations
+    );
+    let cancel = h.local.op(&id, "cancels", None, None).await;
+    assert_eq!(cancel.status, 409, "no cancel while the capture may have happened: {}", cancel.text);
+    h.local.app.service.clock.advance(Duration::minutes(3));
+    background(&h).await;
+    let payment = stored(&h, &id).await;
+    assert_eq!(payment.status.as_str(), "captured");
+    assert_eq!(payment.captured, 2355);
+    assert_eq!(h.local.performed("ST02-00201-402"), 1);
+}

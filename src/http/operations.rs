@@ -39,7 +39,7 @@ pub async fn operate<S: Store, P: Provider>(
 /// The optional body `{"amount": {"value", "currency"}}`: no body or `{}` is everything that
 /// remains. Any other key, at the top or inside `amount`, is refused: a careless body must
 /// never be read as "everything".
-fn requested_amount(req: &Request) -> Result<Option<Yen>, ApiError> {
+pub(crate) fn requested_amount(req: &Request) -> Result<Option<Yen>, ApiError> {
     let Some(body) = json_body(req)? else { return Ok(None) };
     let Value::Object(obj) = body else {
         return Err(ApiError::Invalid(vec![FieldError::new("", "the body must be a JSON object")]));

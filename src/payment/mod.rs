@@ -251,6 +251,7 @@ impl Payment {
                     reason: None,
                     attempted_at: None,
                     call_in_flight: false,
+                    outcome_unknown: false,
                     created_at: now,
                     updated_at: now,
                 };
@@ -440,7 +441,7 @@ impl Payment {
     ) -> Result<Transition, StateError> {
         let op = self.operation(op_id).filter(|op| op.status == OperationStatus::Pending);
         let op = op.ok_or(StateError::NoSuchPendingOperation)?;
-        let released = Operation { call_in_flight: false, ..op.clone() };
+        let released = Operation { call_in_flight: false, outcome_unknown: true, ..op.clone() };
         let mut t = self.transition(now, self.status, EventKind::OperationOutcomeUnknown, Some(released), Some(detail));
         t.event.amount = None; // no amount changes
         Ok(t)
@@ -479,6 +480,7 @@ impl Payment {
             full,
             attempted_at: provider_call.is_some().then_some(now),
             call_in_flight: provider_call.is_some(),
+            outcome_unknown: false,
             provider_call,
             reason: None,
             created_at: now,

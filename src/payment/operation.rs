@@ -157,6 +157,10 @@ pub struct Operation {
     /// Whether a sender may still be waiting for the provider's answer. Cleared by a sender
     /// that got no known outcome, so the merchant's retry with the same key may resume at once.
     pub call_in_flight: bool,
+    /// An earlier call ended with no known outcome: SBPS may have done it. A refusal of a later
+    /// call that SBPS gives before it looks at the purchase (a configuration fault) then says
+    /// nothing about that earlier call, and does not settle the operation.
+    pub outcome_unknown: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }

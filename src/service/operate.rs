@@ -184,6 +184,11 @@ impl<S: Store, P: Provider> Service<S, P> {
         let answer = self.provider.send(account, &tracking_id, &op, self.clock.now()).await;
         let outcome = match answer {
             ProviderAnswer::Succeeded => Outcome::Succeeded,
+            // SBPS refused the request itself (checksum, ids, credentials), not the operation:
+            // after an earlier call with no known outcome, that call may still have been done.
+            ProviderAnswer::Refused(reason) if op.outcome_unknown && reason.code.is_configuration_fault() => {
+                return self.outcome_unknown(payment, op, reason.description, keyed, claim).await;
+            }
             ProviderAnswer::Refused(reason) => Outcome::Failed(reason),
             ProviderAnswer::Unknown { description } => {
                 return self.outcome_unknown(payment, op, description, keyed, claim).await;

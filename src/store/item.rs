@@ -172,6 +172,8 @@ pub struct OperationItem {
     pub attempted_at: Option<DateTime<Utc>>,
     #[serde(rename = "callInFlight", default)]
     pub call_in_flight: bool,
+    #[serde(rename = "outcomeUnknown", default, skip_serializing_if = "std::ops::Not::not")]
+    pub outcome_unknown: bool,
     #[serde(rename = "createdAt")]
     pub created_at: DateTime<Utc>,
     #[serde(rename = "updatedAt")]
@@ -193,6 +195,7 @@ impl OperationItem {
             failure_description: op.reason.as_ref().map(|r| r.description.clone()),
             attempted_at: op.attempted_at,
             call_in_flight: op.call_in_flight,
+            outcome_unknown: op.outcome_unknown,
             created_at: op.created_at,
             updated_at: op.updated_at,
         }
@@ -213,6 +216,7 @@ impl OperationItem {
                 .map(|code| FailureReason { code, description: self.failure_description.unwrap_or_default() }),
             attempted_at: self.attempted_at,
             call_in_flight: self.call_in_flight,
+            outcome_unknown: self.outcome_unknown,
             created_at: self.created_at,
             updated_at: self.updated_at,
         })
