@@ -16,7 +16,10 @@ use kantan::sbps::purchase::{PurchaseRequest, purchase_form};
 use kantan::sbps::result::{RESULT_HASH_ORDER, result_hashcode};
 use sha1::{Digest, Sha1};
 
-const TARGETS: [(&str, fn(&[u8])); 6] = [
+/// A fuzz target's entry point.
+type Target = fn(&[u8]);
+
+const TARGETS: [(&str, Target); 6] = [
     ("notification", kantan::fuzzing::notification),
     ("create_body", kantan::fuzzing::create_body),
     ("operation_body", kantan::fuzzing::operation_body),
