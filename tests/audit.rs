@@ -11,14 +11,13 @@ use chrono::Duration;
 use common::hooks::Hooked;
 use kantan::audit::{FindingKind, Report, SbpsCall};
 use kantan::background::LocalOutbox;
-use kantan::ids::PaymentId;
 use kantan::payment::{EventKind, Payment, Status};
 use kantan::sbps::sandbox::Fault;
 use kantan::store::{SqliteStore, Store};
 
 /// The audit as of the app clock, reconciled with the sandbox's SBPS call log.
 async fn audit<S: LocalOutbox>(h: &Hooked<S>) -> Report {
-    audit_with(h, &sbps_calls(h)).await
+    audit_with(h, &h.sbps_calls()).await
 }
 
 async fn audit_with<S: LocalOutbox>(h: &Hooked<S>, calls: &[SbpsCall]) -> Report {
@@ -28,29 +27,8 @@ async fn audit_with<S: LocalOutbox>(h: &Hooked<S>, calls: &[SbpsCall]) -> Report
         .expect("the audit reads the store")
 }
 
-/// The sandbox's call log, as `GET /sandbox/sbps/control/calls` answers it.
-fn sbps_calls<S: LocalOutbox>(h: &Hooked<S>) -> Vec<SbpsCall> {
-    let log = serde_json::json!({"calls": h.local.sandbox.calls()});
-    serde_json::from_value(log["calls"].clone()).expect("the audit reads the sandbox's call log")
-}
-
 fn kinds(report: &Report) -> Vec<FindingKind> {
     report.findings.iter().map(|f| f.kind).collect()
-}
-
-/// Ticks until the sweeper, dispatch and deliveries have caught up with the clock.
-async fn run_background<S: LocalOutbox>(h: &Hooked<S>) {
-    for _ in 0..200 {
-        let tick = h.runner.tick().await;
-        if !tick.swept && tick.dispatched == 0 && tick.delivered == 0 {
-            return;
-        }
-    }
-}
-
-async fn stored<S: LocalOutbox>(h: &Hooked<S>, id: &str) -> Payment {
-    let id: PaymentId = id.parse().expect("id");
-    h.local.app.service.store.payment(&id).await.expect("read").expect("payment")
 }
 
 /// A capture of `amount` written straight to the store, with its event but no operation: what
@@ -89,7 +67,7 @@ async fn loose_ends_are_found_until_the_sweeper_ties_them<S: LocalOutbox>(h: Hoo
     let voided = h.local.authorized("audit-voided", 500).await;
     assert_eq!(h.local.op(&voided, "cancels", Some(200), None).await.status, 201, "partial cancel");
     assert_eq!(h.local.op(&voided, "cancels", None, None).await.status, 201);
-    run_background(&h).await;
+    h.run_until_idle().await;
     let report = audit(&h).await;
     assert!(report.is_clean(), "{}", report.to_text());
     assert_eq!(report.payments, 2);
@@ -101,8 +79,8 @@ async fn loose_ends_are_found_until_the_sweeper_ties_them<S: LocalOutbox>(h: Hoo
     let late = h.local.authorized("audit-late", 700).await;
     h.local.sandbox.inject(vec![Fault::Delay { millis: 1500 }]);
     assert_eq!(h.local.op(&late, "captures", None, None).await.status, 503);
-    run_background(&h).await;
-    let pending_until = stored(&h, &unpaid).await.pending_until;
+    h.run_until_idle().await;
+    let pending_until = h.stored(&unpaid).await.pending_until;
     h.local.app.service.clock.set(pending_until + Duration::hours(1));
     let report = audit(&h).await;
     let found = kinds(&report);
@@ -129,16 +107,16 @@ async fn loose_ends_are_found_until_the_sweeper_ties_them<S: LocalOutbox>(h: Hoo
 
     // The sweeper and the deliveries catch up: expired, captured, retried (and still failing,
     // but on schedule).
-    run_background(&h).await;
-    assert_eq!(stored(&h, &unpaid).await.status, Status::Expired);
-    assert_eq!(stored(&h, &late).await.status, Status::Captured);
+    h.run_until_idle().await;
+    assert_eq!(h.stored(&unpaid).await.status, Status::Expired);
+    assert_eq!(h.stored(&late).await.status, Status::Captured);
     let report = audit(&h).await;
     assert!(report.is_clean(), "{}", report.to_text());
 
     // SBPS's books against ours: a call SBPS performed that no operation asked for, and an
     // operation whose call is missing from the log.
-    let calls = sbps_calls(&h);
-    let sold_tracking = stored(&h, &sold).await.sbps.tracking_id.expect("tracking id");
+    let calls = h.sbps_calls();
+    let sold_tracking = h.stored(&sold).await.sbps.tracking_id.expect("tracking id");
     let mut doubled = calls.clone();
     doubled.push(SbpsCall {
         function_id: "ST02-00201-402".into(),
@@ -158,9 +136,9 @@ async fn loose_ends_are_found_until_the_sweeper_ties_them<S: LocalOutbox>(h: Hoo
     assert_eq!(kinds(&report), [FindingKind::OperationWithoutSbpsCall], "the refund's call: {}", report.to_text());
 
     // An amount written without its operation.
-    let voided_payment = stored(&h, &voided).await;
+    let voided_payment = h.stored(&voided).await;
     let authorized = h.local.authorized("audit-forged", 900).await;
-    capture_without_operation(&h.local.app.service.store, &stored(&h, &authorized).await, 900).await;
+    capture_without_operation(&h.local.app.service.store, &h.stored(&authorized).await, 900).await;
     let report = audit(&h).await;
     let found = kinds(&report);
     assert!(found.contains(&FindingKind::AmountWithoutOperation), "{}", report.to_text());

@@ -117,23 +117,17 @@ async fn text_of(b: &Client, css: &str) -> Result<String> {
     Err(format!("{css}: {last}"))
 }
 
+/// The element `css` once the page has it (10 s at most).
+async fn element(b: &Client, css: &str) -> Result<fantoccini::elements::Element> {
+    b.wait().at_most(Duration::from_secs(10)).for_element(Locator::Css(css)).await.map_err(|e| format!("{css}: {e}"))
+}
+
 async fn click(b: &Client, css: &str) -> Result<()> {
-    let element = b
-        .wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::Css(css))
-        .await
-        .map_err(|e| format!("{css}: {e}"))?;
-    element.click().await.map_err(|e| format!("click {css}: {e}"))
+    element(b, css).await?.click().await.map_err(|e| format!("click {css}: {e}"))
 }
 
 async fn type_into(b: &Client, css: &str, text: &str) -> Result<()> {
-    let element = b
-        .wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::Css(css))
-        .await
-        .map_err(|e| format!("{css}: {e}"))?;
+    let element = element(b, css).await?;
     element.clear().await.map_err(|e| format!("clear {css}: {e}"))?;
     element.send_keys(text).await.map_err(|e| format!("type into {css}: {e}"))
 }
@@ -146,11 +140,7 @@ async fn pay<S: LocalOutbox>(b: &Client, h: &Hooked<S>, amount: &str) -> Result<
     type_into(b, "#amount", amount).await?;
     click(b, "#pay").await?;
     // The merchant's page posts itself on; the au screen is the one with the decision buttons.
-    b.wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::Css("button[value=approve]"))
-        .await
-        .map_err(|e| format!("the au screen: {e}"))?;
+    element(b, "button[value=approve]").await.map_err(|e| format!("the au screen: {e}"))?;
     let screen = text_of(b, "h1").await?;
     if !screen.contains("au かんたん決済") {
         return Err(format!("not the au screen: {screen}"));

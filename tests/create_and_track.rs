@@ -9,25 +9,6 @@ use kantan::store::Store;
 use serde_json::{Value, json};
 use sha1::{Digest, Sha1};
 
-const SEED_PARAMS: [&str; 16] = [
-    "pay_method",
-    "merchant_id",
-    "service_id",
-    "cust_code",
-    "order_id",
-    "item_id",
-    "amount",
-    "pay_type",
-    "service_type",
-    "success_url",
-    "cancel_url",
-    "error_url",
-    "pagecon_url",
-    "request_date",
-    "limit_second",
-    "sps_hashcode",
-];
-
 fn param(body: &Value, name: &str) -> String {
     body["nextStep"]["redirect"]["params"]
         .as_array()

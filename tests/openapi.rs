@@ -63,28 +63,7 @@ fn the_document_is_openapi_3_1_with_the_bearer_scheme_and_open_tracking() {
         .iter()
         .filter_map(|p| p["properties"]["name"]["const"].as_str())
         .collect();
-    assert_eq!(
-        names,
-        [
-            "pay_method",
-            "merchant_id",
-            "service_id",
-            "cust_code",
-            "order_id",
-            "item_id",
-            "amount",
-            "pay_type",
-            "service_type",
-            "success_url",
-            "cancel_url",
-            "error_url",
-            "pagecon_url",
-            "request_date",
-            "limit_second",
-            "sps_hashcode"
-        ],
-        "the seed's 16 params, in order"
-    );
+    assert_eq!(names, common::SEED_PARAMS, "the seed's 16 params, in order");
 }
 
 /// Every `examples` entry beside a `schema`, with where it is.

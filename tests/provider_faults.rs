@@ -9,10 +9,8 @@ mod common;
 
 use chrono::Duration;
 use common::hooks::Hooked;
-use kantan::audit::{SbpsCall, check_payment, reconcile};
 use kantan::background::LocalOutbox;
-use kantan::ids::PaymentId;
-use kantan::payment::{OperationStatus, Payment};
+use kantan::payment::OperationStatus;
 use kantan::sbps::sandbox::Fault;
 
 fn faults() -> Vec<(&'static str, Fault)> {
@@ -33,20 +31,6 @@ fn faults() -> Vec<(&'static str, Fault)> {
         ("14 merchant ids", error("40214000")),
         ("90 system busy", error("40290000")),
     ]
-}
-
-async fn stored<S: LocalOutbox>(h: &Hooked<S>, id: &str) -> Payment {
-    let id: PaymentId = id.parse().expect("id");
-    h.local.app.service.store.payment(&id).await.expect("read").expect("payment")
-}
-
-async fn background<S: LocalOutbox>(h: &Hooked<S>) {
-    for _ in 0..200 {
-        let tick = h.runner.tick().await;
-        if !tick.swept && tick.dispatched == 0 && tick.delivered == 0 {
-            return;
-        }
-    }
 }
 
 on_both_stores!(every_fault_against_every_operation_moves_money_once_at_most);
@@ -72,19 +56,16 @@ async fn every_fault_against_every_operation_moves_money_once_at_most<S: LocalOu
             h.local.app.service.clock.advance(Duration::minutes(2));
             let retry = h.local.op(&id, kind, None, Some(&key)).await;
             h.local.app.service.clock.advance(Duration::minutes(2));
-            background(&h).await;
+            h.run_until_idle().await;
 
-            let payment = stored(&h, &id).await;
-            let service = &h.local.app.service;
-            let events = service.store.audit_events(&payment.id).await.expect("events");
-            let mut findings =
-                check_payment(&payment, &events, &[], &[], service.policy.lock_window, service.clock.now());
+            let payment = h.stored(&id).await;
+            let findings = h.audit_one(&payment).await;
             let tracking = payment.sbps.tracking_id.clone().unwrap_or_default();
-            let calls: Vec<SbpsCall> =
-                serde_json::from_value(serde_json::json!(h.local.sandbox.calls())).expect("calls");
-            let calls: Vec<SbpsCall> = calls.into_iter().filter(|c| c.tracking_id == tracking).collect();
-            findings.extend(reconcile(std::slice::from_ref(&payment), &calls));
-            let performed = calls.iter().filter(|c| c.performed && c.function_id == function).count();
+            let performed = h
+                .sbps_calls()
+                .iter()
+                .filter(|c| c.tracking_id == tracking && c.performed && c.function_id == function)
+                .count();
             // One movement per succeeded operation of this kind (`captures` -> `capture`, ...).
             let singular = kind.trim_end_matches('s');
             let expected = payment
@@ -118,8 +99,8 @@ async fn a_configuration_fault_after_a_lost_answer_leaves_the_operation_pending<
     assert_eq!(h.local.op(&id, "captures", Some(2355), None).await.status, 503);
     h.local.sandbox.inject(vec![Fault::Error { code: "40209000".into() }]);
     h.local.app.service.clock.advance(Duration::minutes(3));
-    background(&h).await;
-    let payment = stored(&h, &id).await;
+    h.run_until_idle().await;
+    let payment = h.stored(&id).await;
     assert!(
         payment.operations.iter().any(|op| op.status == OperationStatus::Pending),
         "a refusal of the request is not an answer about the lost call: {:?}",
@@ -128,8 +109,8 @@ async fn a_configuration_fault_after_a_lost_answer_leaves_the_operation_pending<
     let cancel = h.local.op(&id, "cancels", None, None).await;
     assert_eq!(cancel.status, 409, "no cancel while the capture may have happened: {}", cancel.text);
     h.local.app.service.clock.advance(Duration::minutes(3));
-    background(&h).await;
-    let payment = stored(&h, &id).await;
+    h.run_until_idle().await;
+    let payment = h.stored(&id).await;
     assert_eq!(payment.status.as_str(), "captured");
     assert_eq!(payment.captured, 2355);
     assert_eq!(h.local.performed("ST02-00201-402"), 1);

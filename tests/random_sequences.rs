@@ -15,10 +15,8 @@ mod common;
 
 use chrono::Duration;
 use common::hooks::Hooked;
-use kantan::audit::{SbpsCall, check_payment, reconcile};
 use kantan::background::LocalOutbox;
-use kantan::ids::PaymentId;
-use kantan::payment::{OperationStatus, Payment, Status};
+use kantan::payment::{OperationStatus, Status};
 use kantan::sbps::sandbox::Fault;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -39,21 +37,6 @@ fn random_fault(rng: &mut StdRng) -> Fault {
         6 => error("40236000"), // still processing: outcome unknown
         7 => error("40209000"), // checksum: a configuration fault
         _ => error("40231000"), // refund period over
-    }
-}
-
-async fn stored<S: LocalOutbox>(h: &Hooked<S>, id: &str) -> Payment {
-    let id: PaymentId = id.parse().expect("id");
-    h.local.app.service.store.payment(&id).await.expect("read").expect("payment")
-}
-
-/// Ticks until the sweeper, dispatch and deliveries are idle.
-async fn background<S: LocalOutbox>(h: &Hooked<S>) {
-    for _ in 0..200 {
-        let tick = h.runner.tick().await;
-        if !tick.swept && tick.dispatched == 0 && tick.delivered == 0 {
-            return;
-        }
     }
 }
 
@@ -111,7 +94,7 @@ async fn run_sequence<S: LocalOutbox>(h: &Hooked<S>, rng: &mut StdRng, seed: u64
                     Duration::minutes(3)
                 };
                 local.app.service.clock.advance(by);
-                background(h).await;
+                h.run_until_idle().await;
                 steps.push(format!("{} minutes on, swept", by.num_minutes()));
             }
             _ => {
@@ -146,31 +129,15 @@ async fn run_sequence<S: LocalOutbox>(h: &Hooked<S>, rng: &mut StdRng, seed: u64
 async fn settle<S: LocalOutbox>(h: &Hooked<S>, id: &str) {
     h.local.sandbox.inject(Vec::new());
     for _ in 0..10 {
-        let payment = stored(h, id).await;
+        let payment = h.stored(id).await;
         let pending_op = payment.operations.iter().any(|op| op.status == OperationStatus::Pending);
         if !pending_op && payment.status != Status::Pending {
             return;
         }
         h.local.app.service.clock.advance(Duration::hours(1));
-        background(h).await;
+        h.run_until_idle().await;
         h.local.payment(id).await;
     }
-}
-
-/// The audit of one payment, reconciled with SBPS's calls for it.
-async fn audit<S: LocalOutbox>(h: &Hooked<S>, id: &str) -> String {
-    let service = &h.local.app.service;
-    let payment = stored(h, id).await;
-    let events = service.store.audit_events(&payment.id).await.expect("events");
-    let deliveries = service.store.deliveries(&payment.id).await.expect("deliveries");
-    let mut findings =
-        check_payment(&payment, &events, &deliveries, &[], service.policy.lock_window, service.clock.now());
-    let tracking = payment.sbps.tracking_id.clone().unwrap_or_default();
-    let calls: Vec<SbpsCall> = serde_json::from_value(serde_json::json!(h.local.sandbox.calls())).expect("call log");
-    let calls: Vec<SbpsCall> =
-        calls.into_iter().filter(|c| !tracking.is_empty() && c.tracking_id == tracking).collect();
-    findings.extend(reconcile(std::slice::from_ref(&payment), &calls));
-    findings.iter().map(|f| format!("{:?}: {}", f.kind, f.detail)).collect::<Vec<_>>().join("\n")
 }
 
 on_both_stores!(random_sequences_keep_every_money_invariant);
@@ -184,9 +151,11 @@ async fn random_sequences_keep_every_money_invariant<S: LocalOutbox>(h: Hooked<S
         let mut rng = StdRng::seed_from_u64(seed);
         let (id, steps) = run_sequence(&h, &mut rng, seed).await;
         settle(&h, &id).await;
-        let findings = audit(&h, &id).await;
+        let findings = h.audit_one(&h.stored(&id).await).await;
+        let findings: Vec<String> = findings.iter().map(|f| format!("{:?}: {}", f.kind, f.detail)).collect();
+        let findings = findings.join("\n");
         assert!(findings.is_empty(), "seed {seed} broke the books:\n{findings}\nsteps:\n{}", steps.join("\n"));
-        *statuses.entry(stored(&h, &id).await.status.to_string()).or_default() += 1;
+        *statuses.entry(h.stored(&id).await.status.to_string()).or_default() += 1;
         for step in &steps {
             match step.strip_prefix("fault ") {
                 Some(fault) => *faults.entry(fault.split([' ', '{']).next().unwrap_or("").to_owned()).or_default() += 1,

@@ -9,7 +9,6 @@ mod common;
 use chrono::Duration;
 use common::hooks::Hooked;
 use kantan::background::LocalOutbox;
-use kantan::ids::PaymentId;
 use kantan::payment::Status;
 use kantan::sbps::sandbox::Fault;
 use serde_json::{Value, json};
@@ -25,41 +24,23 @@ fn kinds(arrivals: &[Value]) -> Vec<Value> {
         .collect()
 }
 
-async fn status<S: LocalOutbox>(h: &Hooked<S>, id: &str) -> Status {
-    let id: PaymentId = id.parse().expect("id");
-    h.local.app.service.store.payment(&id).await.expect("read").expect("payment").status
-}
-
-/// Ticks until the sweeper has caught up with the clock.
-async fn sweep_up<S: LocalOutbox>(h: &Hooked<S>) {
-    for _ in 0..200 {
-        let tick = h.runner.tick().await;
-        if !tick.swept && tick.dispatched == 0 && tick.delivered == 0 {
-            return;
-        }
-    }
-}
-
 on_both_stores!(an_unpaid_payment_expires_once_with_nobody_reading);
 async fn an_unpaid_payment_expires_once_with_nobody_reading<S: LocalOutbox>(h: Hooked<S>) {
     h.register("shop", &[]).await;
     let created = h.local.create("unpaid-1", 500).await;
     let id = created["id"].as_str().expect("id").to_owned();
-    sweep_up(&h).await;
-    let pending_until = {
-        let pid: PaymentId = id.parse().expect("id");
-        h.local.app.service.store.payment(&pid).await.expect("read").expect("payment").pending_until
-    };
+    h.run_until_idle().await;
+    let pending_until = h.stored(&id).await.pending_until;
     // Just before its time: nothing.
     h.local.app.service.clock.set(pending_until - Duration::seconds(1));
-    sweep_up(&h).await;
-    assert_eq!(status(&h, &id).await, Status::Pending);
+    h.run_until_idle().await;
+    assert_eq!(h.stored(&id).await.status, Status::Pending);
     // Within a minute of its time, with no read: expired, and the merchant told once.
     h.local.app.service.clock.set(pending_until + Duration::seconds(60));
-    sweep_up(&h).await;
-    assert_eq!(status(&h, &id).await, Status::Expired);
+    h.run_until_idle().await;
+    assert_eq!(h.stored(&id).await.status, Status::Expired);
     h.local.app.service.clock.advance(Duration::hours(3));
-    sweep_up(&h).await;
+    h.run_until_idle().await;
     let arrivals = h.arrivals("shop").await;
     assert_eq!(kinds(&arrivals), [json!("payment.expired")]);
     let expired: Vec<String> = h.local.events(&id).await.into_iter().filter(|e| e == "payment.expired").collect();
@@ -75,16 +56,16 @@ async fn a_capture_left_pending_by_a_timeout_is_settled_by_the_sweep<S: LocalOut
     assert_eq!(first.status, 503, "{}", first.text);
     assert_eq!(h.local.sent(CAPTURE), 1);
     // Nobody reads or retries. Within the lock window, the sweep leaves it alone...
-    sweep_up(&h).await;
+    h.run_until_idle().await;
     assert_eq!(h.local.sent(CAPTURE), 1);
     // ...and once the window has passed, it sends the capture again, once.
     h.local.app.service.clock.advance(Duration::minutes(2));
-    sweep_up(&h).await;
+    h.run_until_idle().await;
     h.local.app.service.clock.advance(Duration::minutes(2));
-    sweep_up(&h).await;
+    h.run_until_idle().await;
     assert_eq!(h.local.sent(CAPTURE), 2, "one more SBPS call");
     assert_eq!(h.local.performed(CAPTURE), 1, "one capture on SBPS's books");
-    assert_eq!(status(&h, &id).await, Status::Captured);
+    assert_eq!(h.stored(&id).await.status, Status::Captured);
     let arrivals = h.arrivals("shop").await;
     assert_eq!(kinds(&arrivals), [json!("payment.captured")]);
 }

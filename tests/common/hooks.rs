@@ -101,6 +101,48 @@ impl<S: LocalOutbox> Hooked<S> {
         total
     }
 
+    /// Ticks until the sweeper, dispatch and deliveries are all idle (at most 200 ticks): the
+    /// sweeper has caught up with the clock.
+    pub async fn run_until_idle(&self) {
+        for _ in 0..200 {
+            let tick = self.runner.tick().await;
+            if !tick.swept && tick.dispatched == 0 && tick.delivered == 0 {
+                return;
+            }
+        }
+    }
+
+    /// The payment as stored (no read through the API, which may expire or recover it).
+    pub async fn stored(&self, id: &str) -> kantan::payment::Payment {
+        let id: kantan::ids::PaymentId = id.parse().expect("id");
+        self.local.app.service.store.payment(&id).await.expect("read").expect("payment")
+    }
+
+    /// The sandbox's SBPS call log, as `GET /sandbox/sbps/control/calls` answers it.
+    pub fn sbps_calls(&self) -> Vec<kantan::audit::SbpsCall> {
+        serde_json::from_value(json!(self.local.sandbox.calls())).expect("the audit reads the sandbox's call log")
+    }
+
+    /// The audit of one payment as of the app clock, reconciled with SBPS's calls for it.
+    pub async fn audit_one(&self, payment: &kantan::payment::Payment) -> Vec<kantan::audit::Finding> {
+        let service = &self.local.app.service;
+        let events = service.store.audit_events(&payment.id).await.expect("events");
+        let deliveries = service.store.deliveries(&payment.id).await.expect("deliveries");
+        let mut findings = kantan::audit::check_payment(
+            payment,
+            &events,
+            &deliveries,
+            &[],
+            service.policy.lock_window,
+            service.clock.now(),
+        );
+        let tracking = payment.sbps.tracking_id.clone().unwrap_or_default();
+        let calls: Vec<_> =
+            self.sbps_calls().into_iter().filter(|c| !tracking.is_empty() && c.tracking_id == tracking).collect();
+        findings.extend(kantan::audit::reconcile(std::slice::from_ref(payment), &calls));
+        findings
+    }
+
     /// The payment's events as `GET /v1/payments/{id}/events` answers them.
     pub async fn events(&self, id: &str) -> Vec<Value> {
         let r =

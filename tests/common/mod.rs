@@ -38,6 +38,26 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 
+/// The seed's 16 redirect params, in the seed's order.
+pub const SEED_PARAMS: [&str; 16] = [
+    "pay_method",
+    "merchant_id",
+    "service_id",
+    "cust_code",
+    "order_id",
+    "item_id",
+    "amount",
+    "pay_type",
+    "service_type",
+    "success_url",
+    "cancel_url",
+    "error_url",
+    "pagecon_url",
+    "request_date",
+    "limit_second",
+    "sps_hashcode",
+];
+
 pub const DEMO_KEY: &str = "sk_local_demo";
 pub const OTHER_KEY: &str = "sk_other_account";
 pub const OTHER_ACCOUNT: &str = "2HdOtherAccount000000000000";
