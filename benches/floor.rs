@@ -23,9 +23,6 @@ use kantan::ids::{OperationId, PaymentId, TrackId};
 use kantan::metrics::Metrics;
 use kantan::money::Yen;
 use kantan::payment::{CaptureMode, NewPayment, Outcome, Payment};
-use kantan::sbps::form::encode_shift_jis_form;
-use kantan::sbps::hashcode::Charset;
-use kantan::sbps::result::{RESULT_HASH_ORDER, result_hashcode};
 use kantan::service::{Policy, ScriptedProvider, Service};
 use kantan::store::{DynamoStore, NewPaymentRecord, Persistence, SqliteStore};
 use lambda_http::{Body, Request};
@@ -89,9 +86,7 @@ fn create_body(reference: &str) -> Vec<u8> {
 
 /// A result notification for `id`, signed with the demo hash key, as SBPS posts it.
 fn notification(id: &str) -> Result<Vec<u8>, Error> {
-    let mut fields: BTreeMap<String, String> =
-        RESULT_HASH_ORDER.iter().map(|n| ((*n).to_owned(), String::new())).collect();
-    for (k, v) in [
+    let fields = [
         ("pay_method", "auone"),
         ("merchant_id", "99999"),
         ("service_id", "000"),
@@ -104,12 +99,8 @@ fn notification(id: &str) -> Result<Vec<u8>, Error> {
         ("res_pay_method", "auone"),
         ("res_result", "OK"),
         ("res_tracking_id", "00000616307348"),
-    ] {
-        fields.insert(k.into(), v.into());
-    }
-    let hash = result_hashcode(&fields, DEMO_HASH_KEY, Charset::Utf8).ok_or("hash")?.to_ascii_uppercase();
-    fields.insert("sps_hashcode".into(), hash);
-    Ok(encode_shift_jis_form(fields.iter().map(|(k, v)| (k.as_str(), v.as_str()))).ok_or("form")?.into_bytes())
+    ];
+    Ok(kantan::sbps::sandbox::notification_form(fields, DEMO_HASH_KEY).ok_or("form")?.into_bytes())
 }
 
 /// Timings of one kind of request, in milliseconds.

@@ -4,16 +4,13 @@
 //! build needed. `cargo test --test fuzz_corpus -- --ignored write_seed_corpora` rewrites the
 //! seeds from the code's own encoders.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use chrono::TimeZone;
 use kantan::config::{DEMO_HASH_KEY, demo_account};
 use kantan::http::Route;
 use kantan::sbps::form::encode_shift_jis_form;
-use kantan::sbps::hashcode::Charset;
 use kantan::sbps::purchase::{PurchaseRequest, purchase_form};
-use kantan::sbps::result::{RESULT_HASH_ORDER, result_hashcode};
 use sha1::{Digest, Sha1};
 
 /// A fuzz target's entry point.
@@ -64,38 +61,29 @@ fn write(target: &str, inputs: &[Vec<u8>]) {
 #[test]
 #[ignore = "writes the seed corpora; run by hand"]
 fn write_seed_corpora() {
-    // A notification as SBPS signs it.
-    let mut fields: BTreeMap<String, String> =
-        RESULT_HASH_ORDER.iter().map(|n| ((*n).to_owned(), String::new())).collect();
-    for (k, v) in [
-        ("pay_method", "auone"),
-        ("merchant_id", "99999"),
-        ("service_id", "000"),
-        ("cust_code", "3MoecWcSpNsGd3YAXkZ9mxsqckQ"),
-        ("order_id", "3MoecWcSpNsGd3YAXkZ9mxsqckQ"),
-        ("item_id", "3MoecWcSpNsGd3YAXkZ9mxsqckQ"),
-        ("amount", "1200"),
-        ("pay_type", "0"),
-        ("service_type", "0"),
-        ("request_date", "20301110120000"),
-        ("res_pay_method", "auone"),
-        ("res_result", "OK"),
-        ("res_tracking_id", "00000616307348"),
-        ("res_payment_date", "20301110120100"),
-        ("res_date", "20301110120100"),
-        ("limit_second", "600"),
-    ] {
-        fields.insert(k.into(), v.into());
-    }
+    // A notification as SBPS signs it, approved and declined.
     let mut notifications = Vec::new();
-    for result in ["OK", "NG"] {
-        fields.insert("res_result".into(), result.into());
-        fields.insert("res_err_code".into(), if result == "OK" { String::new() } else { "402U1999".into() });
-        let mut signed = fields.clone();
-        let hash = result_hashcode(&signed, DEMO_HASH_KEY, Charset::Utf8).expect("hash").to_ascii_uppercase();
-        signed.insert("sps_hashcode".into(), hash);
-        let body = encode_shift_jis_form(signed.iter().map(|(k, v)| (k.as_str(), v.as_str()))).expect("form");
-        notifications.push(body.into_bytes());
+    for (result, err_code) in [("OK", ""), ("NG", "402U1999")] {
+        let fields = [
+            ("pay_method", "auone"),
+            ("merchant_id", "99999"),
+            ("service_id", "000"),
+            ("cust_code", "3MoecWcSpNsGd3YAXkZ9mxsqckQ"),
+            ("order_id", "3MoecWcSpNsGd3YAXkZ9mxsqckQ"),
+            ("item_id", "3MoecWcSpNsGd3YAXkZ9mxsqckQ"),
+            ("amount", "1200"),
+            ("pay_type", "0"),
+            ("service_type", "0"),
+            ("request_date", "20301110120000"),
+            ("res_pay_method", "auone"),
+            ("res_result", result),
+            ("res_tracking_id", "00000616307348"),
+            ("res_payment_date", "20301110120100"),
+            ("res_err_code", err_code),
+            ("res_date", "20301110120100"),
+            ("limit_second", "600"),
+        ];
+        notifications.push(kantan::sbps::sandbox::notification_form(fields, DEMO_HASH_KEY).expect("form").into_bytes());
     }
     notifications.push(b"pay_method=auone&merchant_id=99999&sps_hashcode=00".to_vec());
     write("notification", &notifications);

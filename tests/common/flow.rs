@@ -1,11 +1,6 @@
 //! The payer's browser and the merchant's calls, over HTTP, for end-to-end tests.
 
-use std::collections::BTreeMap;
-
 use kantan::ids::PaymentId;
-use kantan::sbps::form::encode_shift_jis_form;
-use kantan::sbps::hashcode::Charset;
-use kantan::sbps::result::{RESULT_HASH_ORDER, result_hashcode};
 use kantan::store::Persistence;
 use serde_json::{Value, json};
 
@@ -124,9 +119,7 @@ impl<S: Persistence> Local<S> {
         tracking_id: &str,
         key: &str,
     ) -> String {
-        let mut fields: BTreeMap<String, String> =
-            RESULT_HASH_ORDER.iter().map(|n| ((*n).to_owned(), String::new())).collect();
-        for (k, v) in [
+        let fields = [
             ("pay_method", "auone"),
             ("merchant_id", merchant_id),
             ("service_id", "000"),
@@ -144,12 +137,8 @@ impl<S: Persistence> Local<S> {
             ("res_err_code", if result == "OK" { "" } else { "402U1999" }),
             ("res_date", "20301110120100"),
             ("limit_second", "600"),
-        ] {
-            fields.insert(k.into(), v.into());
-        }
-        let hash = result_hashcode(&fields, key, Charset::Utf8).expect("hash").to_ascii_uppercase();
-        fields.insert("sps_hashcode".into(), hash);
-        let body = encode_shift_jis_form(fields.iter().map(|(k, v)| (k.as_str(), v.as_str()))).expect("form");
+        ];
+        let body = kantan::sbps::sandbox::notification_form(fields, key).expect("form");
         let r = reply(
             self.http
                 .post(format!("{}/v1/notifications/sbps", self.base))

@@ -273,6 +273,21 @@ fn json(status: StatusCode, value: serde_json::Value) -> Response<Body> {
     text(status, "application/json", value.to_string())
 }
 
+/// A result notification body as SBPS posts it (A02-1): every field of the checksum order,
+/// `fields` filled in, the others empty, signed over UTF-8 with `hash_key`, as a Shift_JIS form.
+/// For tests, benchmarks and seed corpora that play SBPS.
+pub fn notification_form<'a>(fields: impl IntoIterator<Item = (&'a str, &'a str)>, hash_key: &str) -> Option<String> {
+    use crate::sbps::result::{RESULT_HASH_ORDER, result_hashcode};
+    let mut all: std::collections::BTreeMap<String, String> =
+        RESULT_HASH_ORDER.iter().map(|n| ((*n).to_owned(), String::new())).collect();
+    for (k, v) in fields {
+        all.insert(k.into(), v.into());
+    }
+    let hash = result_hashcode(&all, hash_key, crate::sbps::hashcode::Charset::Utf8)?.to_ascii_uppercase();
+    all.insert("sps_hashcode".into(), hash);
+    crate::sbps::form::encode_shift_jis_form(all.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+}
+
 /// Escapes text for an HTML attribute or element.
 pub(crate) fn html_escape(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
