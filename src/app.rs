@@ -443,6 +443,22 @@ pub async fn run_local() -> Result<(), Error> {
     }
 }
 
+/// Runs the SBPS sandbox alone on `127.0.0.1:$PORT`, for the accounts the environment
+/// configures (as `local` reads them), on the system clock. A gateway points at it with
+/// `SANDBOX_BASE_URL` (the demo account) or its accounts' SBPS URLs.
+#[cfg(feature = "sandbox")]
+pub async fn run_sandbox() -> Result<(), Error> {
+    use crate::sbps::sandbox::Sandbox;
+    init_tracing();
+    let settings = Settings::from_env()?;
+    let accounts = load_accounts(&settings, None).await?;
+    let sandbox = Sandbox::new(crate::clock::Clock::system(), Sandbox::merchants_of(&accounts))?;
+    let listener = crate::local::bind(settings.port).await?;
+    tracing::info!(address = %listener.local_addr()?, "SBPS sandbox listening");
+    crate::local::serve_sandbox(Arc::new(sandbox), listener).await?;
+    Ok(())
+}
+
 #[cfg(feature = "sandbox")]
 async fn serve_local<S: crate::background::LocalOutbox>(app: App<S>) -> Result<(), Error> {
     use crate::sbps::sandbox::Sandbox;

@@ -12,6 +12,7 @@ pub mod audit;
 pub mod background;
 pub mod clock;
 pub mod config;
+pub mod crash_point;
 #[cfg(feature = "sandbox")]
 pub mod demo;
 pub mod fuzzing;

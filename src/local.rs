@@ -62,24 +62,51 @@ pub async fn serve<S: Persistence, P: Provider>(
     sandbox: Option<Arc<Sandbox>>,
     listener: TcpListener,
 ) -> std::io::Result<()> {
-    loop {
-        let (stream, _) = listener.accept().await?;
+    serve_with(listener, move |req| {
         let app = Arc::clone(&app);
         let sandbox = sandbox.clone();
+        async move {
+            let path = req.uri().path();
+            let to_sandbox = path.starts_with("/sandbox/");
+            let to_document = path == "/openapi.yaml";
+            let to_demo = crate::demo::is_demo_path(path);
+            match sandbox {
+                _ if to_document => openapi_document(&req),
+                Some(_) if to_demo => crate::demo::handle(&app, req).await,
+                Some(sandbox) if to_sandbox => sandbox.handle(req).await,
+                _ => handle(&app, req, None).await,
+            }
+        }
+    })
+    .await
+}
+
+/// Serves the SBPS sandbox alone on `listener` (its own process, `sandbox`: it outlives a
+/// gateway that is killed and restarted, as SBPS does).
+pub async fn serve_sandbox(sandbox: Arc<Sandbox>, listener: TcpListener) -> std::io::Result<()> {
+    serve_with(listener, move |req| {
+        let sandbox = Arc::clone(&sandbox);
+        async move { sandbox.handle(req).await }
+    })
+    .await
+}
+
+/// Accepts HTTP/1.1 connections on `listener` and answers each request with `answer`.
+async fn serve_with<F, Fut>(listener: TcpListener, answer: F) -> std::io::Result<()>
+where
+    F: Fn(lambda_http::Request) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = lambda_http::Response<Body>> + Send + 'static,
+{
+    loop {
+        let (stream, _) = listener.accept().await?;
+        let answer = answer.clone();
         tokio::spawn(async move {
             let service = service_fn(move |req: hyper::Request<Incoming>| {
-                let app = Arc::clone(&app);
-                let sandbox = sandbox.clone();
+                let answer = answer.clone();
                 async move {
-                    let to_sandbox = req.uri().path().starts_with("/sandbox/");
-                    let to_document = req.uri().path() == "/openapi.yaml";
-                    let to_demo = crate::demo::is_demo_path(req.uri().path());
-                    let response = match (to_lambda(req).await, sandbox) {
-                        (Ok(req), _) if to_document => openapi_document(&req),
-                        (Ok(req), Some(_)) if to_demo => crate::demo::handle(&app, req).await,
-                        (Ok(req), Some(sandbox)) if to_sandbox => sandbox.handle(req).await,
-                        (Ok(req), _) => handle(&app, req, None).await,
-                        (Err(e), _) => e.into_response(),
+                    let response = match to_lambda(req).await {
+                        Ok(req) => answer(req).await,
+                        Err(e) => e.into_response(),
                     };
                     if response.extensions().get::<ResetConnection>().is_some() {
                         return Err(Dropped);

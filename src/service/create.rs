@@ -9,6 +9,7 @@ use super::read::SweepOutcome;
 use super::retry::retry_on_conflict;
 use super::{Answered, Provider, Render, Service, ServiceError};
 use crate::config::Account;
+use crate::crash_point::{CrashPoint, reach};
 use crate::ids::{PaymentId, TrackId};
 use crate::money::Yen;
 use crate::payment::{NewPayment, Payment};
@@ -62,8 +63,10 @@ impl<S: Store, P: Provider> Service<S, P> {
         let expired_holder = AtomicBool::new(false);
         let (record, expired_holder) = (&record, &expired_holder);
         retry_on_conflict(|| async move {
+            reach(CrashPoint::CreateBeforeWrite).await;
             match self.store.create_payment(record, now).await {
                 Ok(()) => {
+                    reach(CrashPoint::CreateAfterWrite).await;
                     self.metrics.payment_created();
                     Ok(Answered::Fresh(record.payment.clone()))
                 }

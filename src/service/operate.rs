@@ -12,6 +12,7 @@ use super::idempotency::{Decision, IdempotencyKey, decide};
 use super::retry::retry_on_conflict;
 use super::{Answered, OperationResult, Provider, Render, Service, ServiceError};
 use crate::config::Account;
+use crate::crash_point::{CrashPoint, reach};
 use crate::ids::{OperationId, PaymentId};
 use crate::money::Yen;
 use crate::payment::{
@@ -181,7 +182,9 @@ impl<S: Store, P: Provider> Service<S, P> {
         claim: Option<IdempotencyRecord>,
     ) -> Result<(OperationResult, Payment), ServiceError> {
         let tracking_id = payment.sbps.tracking_id.clone().ok_or(ServiceError::Internal("no SBPS tracking id"))?;
+        reach(CrashPoint::AfterWriteAhead).await;
         let answer = self.provider.send(account, &tracking_id, &op, self.clock.now()).await;
+        reach(CrashPoint::AfterProviderAnswer).await;
         let outcome = match answer {
             ProviderAnswer::Succeeded => Outcome::Succeeded,
             // SBPS refused the request itself (checksum, ids, credentials), not the operation:
