@@ -80,6 +80,11 @@ ksuid_id!(
     EndpointId
 );
 
+/// 128 random bits as hex: a token no other request holds.
+pub fn random_token() -> String {
+    hex::encode(rand::random::<[u8; 16]>())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

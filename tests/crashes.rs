@@ -18,13 +18,12 @@ use std::time::{Duration, Instant};
 
 use common::flow::{form_of, redirect_of, reply};
 use common::{DEMO_KEY, seed_body};
+use kantan::config::DEMO_HASH_KEY;
 use serde_json::{Value, json};
 
 /// The gateway's SBPS timeout; the lock window is 5 s more (service::Policy).
 const SBPS_TIMEOUT_MS: u64 = 1_000;
 const LOCK_WINDOW: Duration = Duration::from_millis(SBPS_TIMEOUT_MS + 5_000);
-/// The demo account's SBPS hash key: it must not appear in any log line.
-const DEMO_HASH_KEY: &str = "c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00";
 
 enum Store {
     Sqlite(tempfile::TempDir),

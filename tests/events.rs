@@ -150,6 +150,8 @@ async fn seed_endpoint(local: &Local<SqliteStore>) {
         created_at: now,
         updated_at: now,
         version: 1,
+        created_by: None,
+        rotated_by: None,
     };
     local.app.service.store.create_endpoint(&endpoint, 5).await.expect("seed endpoint");
 }

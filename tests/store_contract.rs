@@ -40,6 +40,7 @@ fn idem(account: &str, key: &str, hash: &str) -> IdempotencyRecord {
         payment_id: None,
         operation_id: None,
         locked_until: None,
+        claim_token: None,
         expires_at: start() + Duration::hours(24),
     }
 }

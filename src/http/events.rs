@@ -95,7 +95,7 @@ pub async fn redeliver<S: Persistence, P: Provider>(
     let account = &authenticate(req, &app.service.accounts)?.processing_account_id;
     refuse_body(req)?;
     let hooks = webhooks(app)?;
-    let mut response = once(app, req, api_path, account, || async move {
+    let mut response = once(app, req, api_path, account, |_| async move {
         let enqueued = hooks.redeliver(account, event_id).await?;
         render(StatusCode::ACCEPTED, &serde_json::json!({ "id": event_id, "enqueued": enqueued }))
     })

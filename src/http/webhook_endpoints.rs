@@ -92,7 +92,9 @@ fn answer(answered: Answered<StoredResponse>) -> Result<Response<Body>, ApiError
     }
 }
 
-/// Runs a POST's work once per `Idempotency-Key` (every time without one).
+/// Runs a POST's work once per `Idempotency-Key` (every time without one). The work is given
+/// the key's fingerprint, if there is a key, to recognise what an earlier attempt of the same
+/// request already did (its answer lost, or the attempt cut short after the write).
 pub(super) async fn once<S: Persistence, P: Provider, F, Fut>(
     app: &App<S, P>,
     req: &Request,
@@ -101,12 +103,13 @@ pub(super) async fn once<S: Persistence, P: Provider, F, Fut>(
     work: F,
 ) -> Result<Response<Body>, ApiError>
 where
-    F: FnOnce() -> Fut,
+    F: FnOnce(Option<String>) -> Fut,
     Fut: std::future::Future<Output = Result<StoredResponse, ApiError>>,
 {
-    let Some(key) = idempotency_key(req)? else { return answer(Answered::Fresh(work().await?)) };
+    let Some(key) = idempotency_key(req)? else { return answer(Answered::Fresh(work(None).await?)) };
     let key = IdempotencyKey::new(account, key, "POST", api_path, req.body());
-    answer(run_once(&app.service.store, &key, app.service.clock.now(), work).await?)
+    let fingerprint = key.fingerprint();
+    answer(run_once(&app.service.store, &key, app.service.clock.now(), || work(Some(fingerprint))).await?)
 }
 
 fn endpoint_id(id: &str) -> Result<EndpointId, ApiError> {
@@ -160,8 +163,8 @@ pub async fn create<S: Persistence, P: Provider>(
     let account = &authenticate(req, &app.service.accounts)?.processing_account_id;
     let hooks = webhooks(app)?;
     let (url, events) = parse_create(req)?;
-    once(app, req, api_path, account, || async move {
-        let WithSecret { endpoint, secret } = hooks.create_endpoint(account, &url, events).await?;
+    once(app, req, api_path, account, |request| async move {
+        let WithSecret { endpoint, secret } = hooks.create_endpoint(account, &url, events, request).await?;
         render(StatusCode::CREATED, &EndpointView::new(&endpoint, Some(secret)))
     })
     .await
@@ -207,8 +210,8 @@ pub async fn rotate_secret<S: Persistence, P: Provider>(
     let hooks = webhooks(app)?;
     let id = endpoint_id(id)?;
     refuse_body(req)?;
-    once(app, req, api_path, account, || async move {
-        let WithSecret { endpoint, secret } = hooks.rotate_secret(account, &id).await?;
+    once(app, req, api_path, account, |request| async move {
+        let WithSecret { endpoint, secret } = hooks.rotate_secret(account, &id, request).await?;
         render(StatusCode::OK, &EndpointView::new(&endpoint, Some(secret)))
     })
     .await
@@ -224,7 +227,8 @@ pub async fn enable<S: Persistence, P: Provider>(
     let hooks = webhooks(app)?;
     let id = endpoint_id(id)?;
     refuse_body(req)?;
-    once(app, req, api_path, account, || async move {
+    // Enabling twice leaves the same state: nothing to recognise.
+    once(app, req, api_path, account, |_| async move {
         let endpoint = hooks.enable(account, &id).await?;
         render(StatusCode::OK, &EndpointView::new(&endpoint, None))
     })

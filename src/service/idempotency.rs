@@ -25,6 +25,17 @@ impl IdempotencyKey {
         IdempotencyKey { account_id: account_id.to_owned(), key, request_hash: request_hash(method, api_path, body) }
     }
 
+    /// What identifies this request whatever became of its attempts: account, key and
+    /// fingerprint hashed (SHA-256, hex). Work that must not be done twice records it.
+    pub fn fingerprint(&self) -> String {
+        let mut h = Sha256::new();
+        for part in [self.account_id.as_str(), self.key.as_str(), self.request_hash.as_str()] {
+            h.update(part.as_bytes());
+            h.update(b"\n");
+        }
+        hex::encode(h.finalize())
+    }
+
     /// The claim of a request that started operation `operation_id` and is calling the provider.
     pub fn in_progress(
         &self,
@@ -65,6 +76,7 @@ impl IdempotencyKey {
             state: IdempotencyState::InProgress,
             payment_id: None,
             locked_until: Some(locked_until),
+            claim_token: Some(crate::ids::random_token()),
             ..self.record_of(None, now)
         }
     }
@@ -89,6 +101,7 @@ impl IdempotencyKey {
             payment_id: payment_id.cloned(),
             operation_id: None,
             locked_until: None,
+            claim_token: None,
             expires_at: now + KEY_TTL,
         }
     }
@@ -169,6 +182,10 @@ where
             Ok(()) => break,
             Err(StoreError::IdempotencyKeyTaken(_)) => {
                 let record = store.idempotency(&key.account_id, &key.key, now).await.map_err(ServiceError::from)?;
+                // Our own claim: it was written, its answer lost, and the store's retry refused.
+                if record.as_ref().is_some_and(|r| r.claim_token.is_some() && r.claim_token == claim.claim_token) {
+                    break;
+                }
                 match (decide(record.as_ref(), key, now), record) {
                     (Decision::Replay(stored), _) => return Ok(Answered::Replayed(stored)),
                     (Decision::KeyReused, _) => return Err(ServiceError::IdempotencyKeyReused.into()),

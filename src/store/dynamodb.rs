@@ -23,6 +23,7 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, CancellationReason, Delete, KeySchemaElement, KeyType, Put,
@@ -491,7 +492,16 @@ impl DynamoStore {
     async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<(), SdkError<TransactWriteItemsError>> {
         let mut attempt = 0;
         loop {
-            let result = self.client.transact_write_items().set_transact_items(Some(items.clone())).send().await;
+            // The token makes the SDK's own retries of this call idempotent: a retry after an
+            // answer lost on the way back (the transaction committed) succeeds without writing
+            // again, where its conditions alone would refuse it.
+            let result = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items.clone()))
+                .client_request_token(crate::ids::random_token())
+                .send()
+                .await;
             match &result {
                 Err(e) if attempt < CONFLICT_RETRIES => {
                     // Cancelled only because another transaction held an item: try again.
@@ -568,15 +578,23 @@ impl DynamoStore {
         condition: &str,
         values: Vec<(&str, AttributeValue)>,
     ) -> Result<bool, StoreError> {
-        let mut request =
-            self.client.put_item().table_name(&self.table).set_item(Some(item)).condition_expression(condition);
+        let mut request = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item.clone()))
+            .condition_expression(condition)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
         for (k, v) in values {
             request = request.expression_attribute_values(k, v);
         }
         match request.send().await {
             Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => Ok(false),
-            Err(e) => Err(unavailable(aws_sdk_dynamodb::error::DisplayErrorContext(e))),
+            Err(e) => match refused_put(e, &item) {
+                Ok(PutRefused::AlreadyWritten) => Ok(true),
+                Ok(PutRefused::Condition) => Ok(false),
+                Err(e) => Err(e),
+            },
         }
     }
 
@@ -680,7 +698,13 @@ impl Store for DynamoStore {
         expected: Option<&IdempotencyRecord>,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let mut request = self.client.put_item().table_name(&self.table).set_item(Some(idem_item(record)?));
+        let item = idem_item(record)?;
+        let mut request = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item.clone()))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
         request = match expected {
             None => {
                 request.condition_expression(NOT_LIVE_CONDITION).expression_attribute_values(":now", n(now.timestamp()))
@@ -696,10 +720,10 @@ impl Store for DynamoStore {
         };
         match request.send().await {
             Ok(_) => Ok(()),
-            Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => {
-                Err(StoreError::IdempotencyKeyTaken(None))
-            }
-            Err(e) => Err(unavailable(aws_sdk_dynamodb::error::DisplayErrorContext(e))),
+            Err(e) => match refused_put(e, &item)? {
+                PutRefused::AlreadyWritten => Ok(()),
+                PutRefused::Condition => Err(StoreError::IdempotencyKeyTaken(None)),
+            },
         }
     }
 
@@ -757,5 +781,23 @@ impl Store for DynamoStore {
         limit: usize,
     ) -> Result<crate::store::listing::ListPage, StoreError> {
         self.list(filter, positions, limit).await
+    }
+}
+
+/// Why a conditional put was refused.
+enum PutRefused {
+    /// The item already is what was put: an earlier attempt of this very put (an SDK retry
+    /// after its answer was lost) wrote it.
+    AlreadyWritten,
+    /// Its condition does not hold.
+    Condition,
+}
+
+fn refused_put(e: SdkError<PutItemError>, item: &Item) -> Result<PutRefused, StoreError> {
+    match e.as_service_error() {
+        Some(PutItemError::ConditionalCheckFailedException(failed)) => {
+            Ok(if failed.item() == Some(item) { PutRefused::AlreadyWritten } else { PutRefused::Condition })
+        }
+        _ => Err(unavailable(aws_sdk_dynamodb::error::DisplayErrorContext(e))),
     }
 }

@@ -315,6 +315,8 @@ pub struct IdempotencyItem {
     pub operation_id: Option<String>,
     #[serde(rename = "lockedUntil", default, skip_serializing_if = "Option::is_none")]
     pub locked_until_ms: Option<i64>,
+    #[serde(rename = "claimToken", default, skip_serializing_if = "Option::is_none")]
+    pub claim_token: Option<String>,
     #[serde(rename = "expiresAt")]
     pub expires_at_s: i64,
 }
@@ -331,6 +333,7 @@ impl IdempotencyItem {
             payment_id: r.payment_id.as_ref().map(ToString::to_string),
             operation_id: r.operation_id.as_ref().map(ToString::to_string),
             locked_until_ms: r.locked_until.map(|t| t.timestamp_millis()),
+            claim_token: r.claim_token.clone(),
             expires_at_s: r.expires_at.timestamp(),
         }
     }
@@ -352,6 +355,7 @@ impl IdempotencyItem {
                 .locked_until_ms
                 .map(|ms| DateTime::from_timestamp_millis(ms).ok_or_else(|| unreadable("lock time")))
                 .transpose()?,
+            claim_token: self.claim_token,
             expires_at: DateTime::from_timestamp(self.expires_at_s, 0).ok_or_else(|| unreadable("expiry"))?,
         })
     }
@@ -489,6 +493,7 @@ mod tests {
             payment_id: Some(p.id.clone()),
             operation_id: Some(op.id.clone()),
             locked_until: Some(now()),
+            claim_token: Some("t".into()),
             expires_at: now(),
         };
         let mut idem_names = names(&IdempotencyItem::of(&record));
@@ -497,6 +502,7 @@ mod tests {
             idem_names,
             [
                 "accountId",
+                "claimToken",
                 "expiresAt",
                 "key",
                 "lockedUntil",

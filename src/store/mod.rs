@@ -118,6 +118,10 @@ pub struct IdempotencyRecord {
     pub operation_id: Option<OperationId>,
     /// While in progress: until when another request with this key is told to wait.
     pub locked_until: Option<DateTime<Utc>>,
+    /// A claim's random token: the request that wrote it, reading it back after the answer of
+    /// its own write was lost (the store committed, the connection dropped), knows it for its
+    /// own and goes on, where any other request is told to wait.
+    pub claim_token: Option<String>,
     /// The record is gone after this (DynamoDB TTL).
     pub expires_at: DateTime<Utc>,
 }

@@ -83,6 +83,10 @@ pub struct EndpointItem {
     pub updated_at: DateTime<Utc>,
     #[serde(rename = "version")]
     pub version: u64,
+    #[serde(rename = "createdBy", default, skip_serializing_if = "Option::is_none")]
+    pub created_by: Option<String>,
+    #[serde(rename = "rotatedBy", default, skip_serializing_if = "Option::is_none")]
+    pub rotated_by: Option<String>,
 }
 
 impl EndpointItem {
@@ -101,6 +105,8 @@ impl EndpointItem {
             created_at: e.created_at,
             updated_at: e.updated_at,
             version: e.version,
+            created_by: e.created_by.clone(),
+            rotated_by: e.rotated_by.clone(),
         }
     }
 
@@ -119,6 +125,8 @@ impl EndpointItem {
             created_at: self.created_at,
             updated_at: self.updated_at,
             version: self.version,
+            created_by: self.created_by,
+            rotated_by: self.rotated_by,
         })
     }
 }
@@ -239,6 +247,8 @@ mod tests {
             created_at: now,
             updated_at: now,
             version: 4,
+            created_by: Some("c".into()),
+            rotated_by: Some("r".into()),
         };
         assert_eq!(
             names(&EndpointItem::of(&endpoint)),
@@ -246,12 +256,14 @@ mod tests {
                 "accountId",
                 "consecutiveFailures",
                 "createdAt",
+                "createdBy",
                 "disabledReason",
                 "events",
                 "failingSince",
                 "generation",
                 "id",
                 "previousUntil",
+                "rotatedBy",
                 "status",
                 "updatedAt",
                 "url",

@@ -62,9 +62,17 @@ impl<S: WebhookStore, Q: Queue> Webhooks<S, Q> {
         account: &str,
         url: &str,
         events: Vec<EventKind>,
+        request: Option<String>,
     ) -> Result<WithSecret, EndpointError> {
         let url = validate_url(url, self.sender.policy()).map_err(EndpointError::Url)?;
         self.master_key.as_ref().ok_or(EndpointError::NoMasterKey)?;
+        if let Some(request) = &request {
+            // An earlier attempt of this very request may have written it (at most 5 to look at).
+            let endpoints = self.store.endpoints(account).await?;
+            if let Some(done) = endpoints.into_iter().find(|e| e.created_by.as_ref() == Some(request)) {
+                return self.with_secret(done);
+            }
+        }
         let now = self.clock.now();
         let mut events = events;
         events.sort_by_key(|k| k.as_str());
@@ -83,6 +91,8 @@ impl<S: WebhookStore, Q: Queue> Webhooks<S, Q> {
             created_at: now,
             updated_at: now,
             version: 1,
+            created_by: request,
+            rotated_by: None,
         };
         self.store.create_endpoint(&endpoint, MAX_ENDPOINTS).await?;
         tracing::info!(endpoint_id = %endpoint.id, "webhook endpoint registered");
@@ -107,12 +117,23 @@ impl<S: WebhookStore, Q: Queue> Webhooks<S, Q> {
         if self.store.delete_endpoint(account, id).await? { Ok(()) } else { Err(EndpointError::NotFound) }
     }
 
-    /// A new secret; the previous one keeps signing for 24 hours.
-    pub async fn rotate_secret(&self, account: &str, id: &EndpointId) -> Result<WithSecret, EndpointError> {
+    /// A new secret; the previous one keeps signing for 24 hours. A keyed request whose earlier
+    /// attempt rotated it already answers that rotation's secret and rotates nothing.
+    pub async fn rotate_secret(
+        &self,
+        account: &str,
+        id: &EndpointId,
+        request: Option<String>,
+    ) -> Result<WithSecret, EndpointError> {
+        let current = self.endpoint(account, id).await?;
+        if request.is_some() && current.rotated_by == request {
+            return self.with_secret(current);
+        }
         let endpoint = self
             .change(account, id, |e, now| {
                 e.generation += 1;
                 e.previous_until = Some(now + rotation_overlap());
+                e.rotated_by = request.clone();
             })
             .await?;
         tracing::info!(endpoint_id = %endpoint.id, generation = endpoint.generation, "webhook secret rotated");

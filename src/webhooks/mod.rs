@@ -85,6 +85,11 @@ pub struct Endpoint {
     pub updated_at: DateTime<Utc>,
     /// Incremented by every change; the store's optimistic lock.
     pub version: u64,
+    /// The fingerprint ([`crate::service::IdempotencyKey::fingerprint`]) of the keyed request
+    /// that created it, and of the last that rotated its secret: a retry of either, whatever
+    /// became of the first attempt's answer, finds its work done instead of doing it twice.
+    pub created_by: Option<String>,
+    pub rotated_by: Option<String>,
 }
 
 impl Endpoint {

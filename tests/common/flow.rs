@@ -119,26 +119,7 @@ impl<S: Persistence> Local<S> {
         tracking_id: &str,
         key: &str,
     ) -> String {
-        let fields = [
-            ("pay_method", "auone"),
-            ("merchant_id", merchant_id),
-            ("service_id", "000"),
-            ("cust_code", id),
-            ("order_id", id),
-            ("item_id", id),
-            ("amount", amount),
-            ("pay_type", "0"),
-            ("service_type", "0"),
-            ("request_date", "20301110120000"),
-            ("res_pay_method", "auone"),
-            ("res_result", result),
-            ("res_tracking_id", tracking_id),
-            ("res_payment_date", "20301110120100"),
-            ("res_err_code", if result == "OK" { "" } else { "402U1999" }),
-            ("res_date", "20301110120100"),
-            ("limit_second", "600"),
-        ];
-        let body = kantan::sbps::sandbox::notification_form(fields, key).expect("form");
+        let body = notification_body(merchant_id, id, amount, result, tracking_id, key);
         let r = reply(
             self.http
                 .post(format!("{}/v1/notifications/sbps", self.base))
@@ -158,6 +139,37 @@ impl<S: Persistence> Local<S> {
     pub fn sent(&self, function_id: &str) -> usize {
         self.sandbox.calls().iter().filter(|c| c.function_id == function_id).count()
     }
+}
+
+/// A result notification for the payment `id` as SBPS posts it, signed with `key`.
+pub fn notification_body(
+    merchant_id: &str,
+    id: &str,
+    amount: &str,
+    result: &str,
+    tracking_id: &str,
+    key: &str,
+) -> String {
+    let fields = [
+        ("pay_method", "auone"),
+        ("merchant_id", merchant_id),
+        ("service_id", "000"),
+        ("cust_code", id),
+        ("order_id", id),
+        ("item_id", id),
+        ("amount", amount),
+        ("pay_type", "0"),
+        ("service_type", "0"),
+        ("request_date", "20301110120000"),
+        ("res_pay_method", "auone"),
+        ("res_result", result),
+        ("res_tracking_id", tracking_id),
+        ("res_payment_date", "20301110120100"),
+        ("res_err_code", if result == "OK" { "" } else { "402U1999" }),
+        ("res_date", "20301110120100"),
+        ("limit_second", "600"),
+    ];
+    kantan::sbps::sandbox::notification_form(fields, key).expect("form")
 }
 
 /// The redirect of a created payment: its URL and its params, in order.

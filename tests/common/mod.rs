@@ -19,6 +19,7 @@ macro_rules! on_both_stores {
 }
 
 pub mod dynamo;
+pub mod fault_proxy;
 pub mod flow;
 pub mod hooks;
 pub mod moto;
