@@ -15,18 +15,6 @@ use kantan::store::{DynamoStore, Store, StoreError, WebhookStore};
 use serde_json::json;
 use tokio::net::TcpListener;
 
-/// A store whose endpoint is `endpoint`, with the product's timeouts.
-fn store_at(endpoint: &str) -> DynamoStore {
-    let config = aws_sdk_dynamodb::Config::builder()
-        .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
-        .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("local", "local", None, None, "faults"))
-        .endpoint_url(endpoint)
-        .timeout_config(kantan::app::aws_timeouts())
-        .build();
-    DynamoStore::new(aws_sdk_dynamodb::Client::from_conf(config), "payments")
-}
-
 /// The fault proxy in front of DynamoDB Local as a black hole: it reads every request and
 /// answers none.
 async fn black_hole() -> FaultProxy {
@@ -47,7 +35,7 @@ async fn refusing() -> String {
 async fn a_store_that_never_answers_is_unavailable_not_a_hang() {
     let hole = black_hole().await;
     for endpoint in [hole.url.clone(), refusing().await] {
-        let store = store_at(&endpoint);
+        let store = common::dynamo::store_at(&endpoint, "payments");
         let id = "3MoecWcSpNsGd3YAXkZ9mxsqckQ".parse().expect("id");
         // The guard is far above the 4 s operation limit: it only tells a hang from an answer.
         let read = tokio::time::timeout(Duration::from_secs(30), store.payment(&id)).await;
@@ -144,8 +132,7 @@ async fn fixture(n: usize) -> Fixture {
     let table = format!("proxied-{}-{n}", std::process::id());
     DynamoStore::new(common::dynamo::client(None), table.clone()).ensure_table().await.expect("table");
     let proxy = FaultProxy::start(&common::dynamo::endpoint()).await;
-    let mut store = store_at(&proxy.url);
-    store = DynamoStore::new(store.client().clone(), table.clone());
+    let store = common::dynamo::store_at(&proxy.url, &table);
     let local = common::start_local_on(store).await;
     Fixture { proxy, local, table, reference: format!("proxied-{n}") }
 }

@@ -206,7 +206,14 @@ where
     match work().await {
         Ok(answer) => {
             let done = key.answered(answer.clone(), now);
-            store.put_idempotency(&done, Some(&claim), now).await.map_err(ServiceError::from)?;
+            match store.put_idempotency(&done, Some(&claim), now).await {
+                Ok(()) => {}
+                // Refused because it is already there: our own write, its answer lost.
+                Err(StoreError::IdempotencyKeyTaken(_))
+                    if store.idempotency(&key.account_id, &key.key, now).await.ok().flatten().as_ref()
+                        == Some(&done) => {}
+                Err(e) => return Err(ServiceError::from(e).into()),
+            }
             Ok(Answered::Fresh(answer))
         }
         Err(e) => {

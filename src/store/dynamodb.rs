@@ -23,7 +23,6 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
-use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, CancellationReason, Delete, KeySchemaElement, KeyType, Put,
@@ -578,23 +577,15 @@ impl DynamoStore {
         condition: &str,
         values: Vec<(&str, AttributeValue)>,
     ) -> Result<bool, StoreError> {
-        let mut request = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item.clone()))
-            .condition_expression(condition)
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        let mut request =
+            self.client.put_item().table_name(&self.table).set_item(Some(item)).condition_expression(condition);
         for (k, v) in values {
             request = request.expression_attribute_values(k, v);
         }
         match request.send().await {
             Ok(_) => Ok(true),
-            Err(e) => match refused_put(e, &item) {
-                Ok(PutRefused::AlreadyWritten) => Ok(true),
-                Ok(PutRefused::Condition) => Ok(false),
-                Err(e) => Err(e),
-            },
+            Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => Ok(false),
+            Err(e) => Err(unavailable(aws_sdk_dynamodb::error::DisplayErrorContext(e))),
         }
     }
 
@@ -698,13 +689,7 @@ impl Store for DynamoStore {
         expected: Option<&IdempotencyRecord>,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let item = idem_item(record)?;
-        let mut request = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item.clone()))
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        let mut request = self.client.put_item().table_name(&self.table).set_item(Some(idem_item(record)?));
         request = match expected {
             None => {
                 request.condition_expression(NOT_LIVE_CONDITION).expression_attribute_values(":now", n(now.timestamp()))
@@ -720,10 +705,10 @@ impl Store for DynamoStore {
         };
         match request.send().await {
             Ok(_) => Ok(()),
-            Err(e) => match refused_put(e, &item)? {
-                PutRefused::AlreadyWritten => Ok(()),
-                PutRefused::Condition => Err(StoreError::IdempotencyKeyTaken(None)),
-            },
+            Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => {
+                Err(StoreError::IdempotencyKeyTaken(None))
+            }
+            Err(e) => Err(unavailable(aws_sdk_dynamodb::error::DisplayErrorContext(e))),
         }
     }
 
@@ -781,23 +766,5 @@ impl Store for DynamoStore {
         limit: usize,
     ) -> Result<crate::store::listing::ListPage, StoreError> {
         self.list(filter, positions, limit).await
-    }
-}
-
-/// Why a conditional put was refused.
-enum PutRefused {
-    /// The item already is what was put: an earlier attempt of this very put (an SDK retry
-    /// after its answer was lost) wrote it.
-    AlreadyWritten,
-    /// Its condition does not hold.
-    Condition,
-}
-
-fn refused_put(e: SdkError<PutItemError>, item: &Item) -> Result<PutRefused, StoreError> {
-    match e.as_service_error() {
-        Some(PutItemError::ConditionalCheckFailedException(failed)) => {
-            Ok(if failed.item() == Some(item) { PutRefused::AlreadyWritten } else { PutRefused::Condition })
-        }
-        _ => Err(unavailable(aws_sdk_dynamodb::error::DisplayErrorContext(e))),
     }
 }

@@ -125,15 +125,15 @@ impl<S: WebhookStore, Q: Queue> Webhooks<S, Q> {
         id: &EndpointId,
         request: Option<String>,
     ) -> Result<WithSecret, EndpointError> {
-        let current = self.endpoint(account, id).await?;
-        if request.is_some() && current.rotated_by == request {
-            return self.with_secret(current);
-        }
         let endpoint = self
             .change(account, id, |e, now| {
+                if request.is_some() && e.rotated_by == request {
+                    return false;
+                }
                 e.generation += 1;
                 e.previous_until = Some(now + rotation_overlap());
                 e.rotated_by = request.clone();
+                true
             })
             .await?;
         tracing::info!(endpoint_id = %endpoint.id, generation = endpoint.generation, "webhook secret rotated");
@@ -147,20 +147,25 @@ impl<S: WebhookStore, Q: Queue> Webhooks<S, Q> {
             e.disabled_reason = None;
             e.consecutive_failures = 0;
             e.failing_since = None;
+            true
         })
         .await
     }
 
+    /// Reads the endpoint, `edit`s it (which answers whether there is anything to change)
+    /// and writes it conditioned on its version, again from the read if it moved meanwhile.
     async fn change(
         &self,
         account: &str,
         id: &EndpointId,
-        edit: impl Fn(&mut Endpoint, DateTime<Utc>),
+        edit: impl Fn(&mut Endpoint, DateTime<Utc>) -> bool,
     ) -> Result<Endpoint, EndpointError> {
         for _ in 0..5 {
             let mut endpoint = self.endpoint(account, id).await?;
             let now = self.clock.now();
-            edit(&mut endpoint, now);
+            if !edit(&mut endpoint, now) {
+                return Ok(endpoint);
+            }
             endpoint.version += 1;
             endpoint.updated_at = now;
             match self.store.update_endpoint(&endpoint).await {

@@ -120,6 +120,19 @@ pub fn client(counter: Option<RequestCounter>) -> Client {
     Client::from_conf(config.build())
 }
 
+/// A store on `table` reached at `endpoint` (a fault proxy in front of DynamoDB Local), with
+/// the product's timeouts (`app::aws_timeouts`).
+pub fn store_at(endpoint: &str, table: &str) -> DynamoStore {
+    let config = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("local", "local", None, None, "faults"))
+        .endpoint_url(endpoint)
+        .timeout_config(kantan::app::aws_timeouts())
+        .build();
+    DynamoStore::new(Client::from_conf(config), table)
+}
+
 /// A store on a fresh table of its own.
 pub async fn store_with(counter: Option<RequestCounter>) -> DynamoStore {
     static TABLES: AtomicUsize = AtomicUsize::new(0);

@@ -30,6 +30,14 @@ pub async fn hooked() -> Hooked<SqliteStore> {
 pub async fn hooked_dynamo() -> Hooked<DynamoStore> {
     let store = super::dynamo::store().await;
     let reader = super::dynamo::stream_reader(&store);
+    hooked_dynamo_on(store, reader).await
+}
+
+/// On `store` (DynamoDB Local, possibly through a fault proxy), its stream read by `reader`.
+pub async fn hooked_dynamo_on(
+    store: DynamoStore,
+    reader: kantan::store::dynamodb::stream::StreamReader,
+) -> Hooked<DynamoStore> {
     let local = start_local_with(store, Metrics::silent()).await;
     let runner =
         Runner::with_source(Arc::clone(&local.app), OutboxSource::Stream(Box::new(reader))).await.expect("runner");
