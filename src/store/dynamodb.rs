@@ -491,16 +491,7 @@ impl DynamoStore {
     async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<(), SdkError<TransactWriteItemsError>> {
         let mut attempt = 0;
         loop {
-            // The token makes the SDK's own retries of this call idempotent: a retry after an
-            // answer lost on the way back (the transaction committed) succeeds without writing
-            // again, where its conditions alone would refuse it.
-            let result = self
-                .client
-                .transact_write_items()
-                .set_transact_items(Some(items.clone()))
-                .client_request_token(crate::ids::random_token())
-                .send()
-                .await;
+            let result = self.client.transact_write_items().set_transact_items(Some(items.clone())).send().await;
             match &result {
                 Err(e) if attempt < CONFLICT_RETRIES => {
                     // Cancelled only because another transaction held an item: try again.
