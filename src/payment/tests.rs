@@ -213,7 +213,11 @@ fn run(p: &Payment, cmd: &Command, now: DateTime<Utc>) -> Option<Result<Transiti
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 3000, ..ProptestConfig::default() })]
+    // 3,000 in CI; `PROPTEST_CASES` (scripts/long: 10,000) for more.
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(3000),
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn invariants_hold_over_any_sequence(
