@@ -296,11 +296,25 @@ impl Drop for World {
     }
 }
 
-/// A request that was cut by the kill: no answer came back.
-async fn cut(request: tokio::task::JoinHandle<Result<reqwest::Response, reqwest::Error>>) {
-    match request.await.expect("request task") {
-        Err(_) => {}
-        Ok(r) => panic!("the killed gateway answered {}", r.status()),
+impl World {
+    /// Sends `request`, kills the gateway with `SIGKILL` once the request has stopped at
+    /// `crash_point`, checks that no answer came back, and starts the gateway again (without a
+    /// crash point). Answers when the kill happened.
+    async fn killed_at(&mut self, crash_point: &str, request: reqwest::RequestBuilder) -> Instant {
+        let request = tokio::spawn(request.send());
+        self.crash_point_reached(crash_point).await;
+        self.killed(request).await
+    }
+
+    /// Kills the gateway while `request` waits for its answer; starts it again.
+    async fn killed(&mut self, request: tokio::task::JoinHandle<Result<reqwest::Response, reqwest::Error>>) -> Instant {
+        let killed_at = Instant::now();
+        self.kill_gateway();
+        if let Ok(r) = request.await.expect("request task") {
+            panic!("the killed gateway answered {}", r.status());
+        }
+        self.start_gateway(None);
+        killed_at
     }
 }
 
@@ -308,11 +322,7 @@ async fn cut(request: tokio::task::JoinHandle<Result<reqwest::Response, reqwest:
 async fn killed_in_a_create(w: &mut World) {
     // Before the write: nothing was stored; the retry creates it, once.
     w.restart_gateway(Some("create-before-write"));
-    let request = tokio::spawn(w.create_request("crash-c1", 2_000, "key-c1").send());
-    w.crash_point_reached("create-before-write").await;
-    w.kill_gateway();
-    cut(request).await;
-    w.start_gateway(None);
+    w.killed_at("create-before-write", w.create_request("crash-c1", 2_000, "key-c1")).await;
     assert!(w.with_reference("crash-c1").await.is_empty(), "nothing written before the kill");
     let retried = reply(w.create_request("crash-c1", 2_000, "key-c1")).await;
     assert_eq!(retried.status, 201, "{}", retried.text);
@@ -327,11 +337,7 @@ async fn killed_in_a_create(w: &mut World) {
 
     // After the write, before the answer: the retry with the key answers the stored payment.
     w.restart_gateway(Some("create-after-write"));
-    let request = tokio::spawn(w.create_request("crash-c2", 3_000, "key-c2").send());
-    w.crash_point_reached("create-after-write").await;
-    w.kill_gateway();
-    cut(request).await;
-    w.start_gateway(None);
+    w.killed_at("create-after-write", w.create_request("crash-c2", 3_000, "key-c2")).await;
     let stored = w.with_reference("crash-c2").await;
     assert_eq!(stored.len(), 1, "the create committed before the kill");
     let retried = reply(w.create_request("crash-c2", 3_000, "key-c2")).await;
@@ -351,12 +357,7 @@ async fn killed_after_the_write_ahead(w: &mut World) {
     w.restart_gateway(Some("after-write-ahead"));
     let id = w.authorized("crash-a1", 5_000).await;
     let before = w.sbps_calls().await.len();
-    let request = tokio::spawn(w.op_request(&id, "captures", Some(3_000), "key-a1").send());
-    w.crash_point_reached("after-write-ahead").await;
-    let killed_at = Instant::now();
-    w.kill_gateway();
-    cut(request).await;
-    w.start_gateway(None);
+    let killed_at = w.killed_at("after-write-ahead", w.op_request(&id, "captures", Some(3_000), "key-a1")).await;
 
     assert_eq!(w.operation(&id, "capture").await["status"], "pending", "written ahead");
     assert_eq!(w.sbps_calls().await.len(), before, "SBPS never heard of it");
@@ -390,11 +391,8 @@ async fn killed_while_sbps_answers(w: &mut World) {
     assert_eq!(held.status(), 200);
     let request = tokio::spawn(w.op_request(&id, "cancels", None, "key-a2").send());
     w.sbps_saw_call(before).await;
-    let killed_at = Instant::now();
-    w.kill_gateway();
-    cut(request).await;
+    let killed_at = w.killed(request).await;
     assert_eq!(World::performed(&w.sbps_calls().await[before..]), [("ST02-00303-402".into(), 0)]);
-    w.start_gateway(None);
 
     assert_eq!(w.operation(&id, "cancel").await["status"], "pending", "the answer never reached the gateway");
     tokio::time::sleep(LOCK_WINDOW.saturating_sub(killed_at.elapsed())).await;
@@ -417,13 +415,8 @@ async fn killed_before_the_settle(w: &mut World) {
     assert_eq!(captured.status, 201, "{}", captured.text);
     w.restart_gateway(Some("after-provider-answer"));
     let before = w.sbps_calls().await.len();
-    let request = tokio::spawn(w.op_request(&id, "refunds", None, "key-b").send());
-    w.crash_point_reached("after-provider-answer").await;
-    let killed_at = Instant::now();
-    w.kill_gateway();
-    cut(request).await;
+    let killed_at = w.killed_at("after-provider-answer", w.op_request(&id, "refunds", None, "key-b")).await;
     assert_eq!(World::performed(&w.sbps_calls().await[before..]), [("ST02-00303-402".into(), 0)]);
-    w.start_gateway(None);
 
     assert_eq!(w.operation(&id, "refund").await["status"], "pending", "SBPS's answer was never settled");
     tokio::time::sleep(LOCK_WINDOW.saturating_sub(killed_at.elapsed())).await;
