@@ -286,11 +286,10 @@ pub async fn run_lambda(functions: &'static [Function]) -> Result<(), Error> {
 }
 
 async fn serve_lambda<S: Persistence>(app: App<S>, functions: &'static [Function]) -> Result<(), Error> {
-    // Only the functions that call SBPS pay for its client at cold start.
-    if functions.iter().any(|f| matches!(f, Function::Capture | Function::Cancel | Function::Refund | Function::Track))
-    {
-        app.service.provider.warm()?;
-    }
+    // The SBPS client is built on first use, not at cold start: most invocations of capture,
+    // cancel, refund and track never call SBPS before their process is recycled, and the build
+    // (Mozilla's roots parsed into a TLS config, about 0.5 ms, BENCHMARKS.md) is small beside the
+    // first call's own TLS handshake with SBPS.
     let app = Arc::new(app);
     lambda_http::run(service_fn(move |req: Request| {
         let app = Arc::clone(&app);
