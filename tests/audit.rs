@@ -17,7 +17,7 @@ use kantan::store::{SqliteStore, Store};
 
 /// The audit as of the app clock, reconciled with the sandbox's SBPS call log.
 async fn audit<S: LocalOutbox>(h: &Hooked<S>) -> Report {
-    audit_with(h, &h.sbps_calls()).await
+    audit_with(h, &h.local.sbps_calls()).await
 }
 
 async fn audit_with<S: LocalOutbox>(h: &Hooked<S>, calls: &[SbpsCall]) -> Report {
@@ -115,7 +115,7 @@ async fn loose_ends_are_found_until_the_sweeper_ties_them<S: LocalOutbox>(h: Hoo
 
     // SBPS's books against ours: a call SBPS performed that no operation asked for, and an
     // operation whose call is missing from the log.
-    let calls = h.sbps_calls();
+    let calls = h.local.sbps_calls();
     let sold_tracking = h.stored(&sold).await.sbps.tracking_id.expect("tracking id");
     let mut doubled = calls.clone();
     doubled.push(SbpsCall {

@@ -16,7 +16,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::flow::{form_of, redirect_of, reply};
+use common::flow::{pay_at, reply};
 use common::{DEMO_KEY, seed_body};
 use kantan::config::DEMO_HASH_KEY;
 use serde_json::{Value, json};
@@ -219,13 +219,8 @@ impl World {
 
     /// The payer approves on the au screen (the sandbox process), which notifies the gateway.
     async fn approve(&self, created: &Value) -> String {
-        let (url, params) = redirect_of(created);
-        let screen = self.http.post(url).form(&params).send().await.expect("au screen");
-        assert_eq!(screen.status(), 200);
-        let (action, mut fields) = form_of(&screen.text().await.expect("page"));
-        fields.push(("decision".into(), "approve".into()));
-        let done = self.http.post(format!("{}{action}", self.sandbox_base)).form(&fields).send().await.expect("pay");
-        assert_eq!(done.status(), 200);
+        let (status, page) = pay_at(&self.http, &self.sandbox_base, created, "approve").await.expect("pay");
+        assert_eq!(status, 200, "{page}");
         let id = created["id"].as_str().expect("id").to_owned();
         assert_eq!(self.payment(&id).await["status"], "authorized");
         id
@@ -261,7 +256,7 @@ impl World {
         }
     }
 
-    /// The operation `op_id` of the payment as a read answers it.
+    /// The payment's one operation of `op_kind`, as a read answers it.
     async fn operation(&self, id: &str, op_kind: &str) -> Value {
         let payment = self.payment(id).await;
         let ops: Vec<Value> = payment["operations"]

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use common::DEMO_KEY;
 use common::fault_proxy::{Fault, FaultProxy};
-use common::flow::{form_of, redirect_of};
+use common::flow::pay_at;
 use common::hooks::Hooked;
 use kantan::sbps::sandbox::Fault as SbpsFault;
 use kantan::store::DynamoStore;
@@ -108,13 +108,8 @@ impl Merchant {
         let Some(id) = created["id"].as_str().map(str::to_owned) else { return };
         // The payer, on the au screen.
         let started = Instant::now();
-        let (url, params) = redirect_of(&created);
-        let Ok(screen) = self.http.post(url).form(&params).send().await else { return };
-        let Ok(page) = screen.text().await else { return };
-        let (action, mut fields) = form_of(&page);
-        fields.push(("decision".into(), "approve".into()));
-        let Ok(done) = self.http.post(format!("{}{action}", self.base)).form(&fields).send().await else { return };
-        self.record("approve", started, done.status().as_u16());
+        let Ok((status, _)) = pay_at(&self.http, &self.base, &created, "approve").await else { return };
+        self.record("approve", started, status);
         self.read(&id).await;
         let key = |what: &str| format!("{reference}-{what}");
         match rng.random_range(0..4) {
@@ -243,7 +238,7 @@ async fn merchants_under_load_and_faults_keep_the_books() {
         h.local.app.service.clock.advance(chrono::Duration::hours(1));
         h.run_until_idle().await;
     }
-    let calls = h.sbps_calls();
+    let calls = h.local.sbps_calls();
     let service = &h.local.app.service;
     let report = kantan::audit::run(
         &service.store,

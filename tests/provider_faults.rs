@@ -59,9 +59,10 @@ async fn every_fault_against_every_operation_moves_money_once_at_most<S: LocalOu
             h.run_until_idle().await;
 
             let payment = h.stored(&id).await;
-            let findings = h.audit_one(&payment).await;
+            let findings = h.local.audit_one(&payment).await;
             let tracking = payment.sbps.tracking_id.clone().unwrap_or_default();
             let performed = h
+                .local
                 .sbps_calls()
                 .iter()
                 .filter(|c| c.tracking_id == tracking && c.performed && c.function_id == function)

@@ -155,7 +155,7 @@ async fn random_sequences_keep_every_money_invariant<S: LocalOutbox>(h: Hooked<S
         let mut rng = StdRng::seed_from_u64(seed);
         let (id, steps) = run_sequence(&h, &mut rng, seed).await;
         settle(&h, &id).await;
-        let findings = h.audit_one(&h.stored(&id).await).await;
+        let findings = h.local.audit_one(&h.stored(&id).await).await;
         let findings: Vec<String> = findings.iter().map(|f| format!("{:?}: {}", f.kind, f.detail)).collect();
         let findings = findings.join("\n");
         assert!(findings.is_empty(), "seed {seed} broke the books:\n{findings}\nsteps:\n{}", steps.join("\n"));

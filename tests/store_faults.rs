@@ -11,7 +11,8 @@ use common::fault_proxy::{Fault, FaultProxy};
 use common::flow::{Reply, notification_body, reply};
 use common::{Call, send};
 use kantan::config::DEMO_HASH_KEY;
-use kantan::store::{DynamoStore, Store, StoreError, WebhookStore};
+use kantan::http::router::Route;
+use kantan::store::{DynamoStore, Store, StoreError};
 use serde_json::json;
 use tokio::net::TcpListener;
 
@@ -65,47 +66,8 @@ async fn a_store_that_never_answers_is_unavailable_not_a_hang() {
 
 // ---------------------------------------------------------------------------------------------
 // Every route through the fault proxy (tests/common/fault_proxy.rs) in front of DynamoDB Local.
-
-/// The routes, each prepared (in pass mode) and then sent once with a fault on one of its
-/// store requests.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum Target {
-    CreatePayment,
-    ListPayments,
-    GetPayment,
-    TrackPayment,
-    Capture,
-    Cancel,
-    Refund,
-    Notification,
-    CreateEndpoint,
-    ListEndpoints,
-    GetEndpoint,
-    DeleteEndpoint,
-    RotateSecret,
-    EnableEndpoint,
-    PaymentEvents,
-    Redeliver,
-}
-
-const TARGETS: [Target; 16] = [
-    Target::CreatePayment,
-    Target::ListPayments,
-    Target::GetPayment,
-    Target::TrackPayment,
-    Target::Capture,
-    Target::Cancel,
-    Target::Refund,
-    Target::Notification,
-    Target::CreateEndpoint,
-    Target::ListEndpoints,
-    Target::GetEndpoint,
-    Target::DeleteEndpoint,
-    Target::RotateSecret,
-    Target::EnableEndpoint,
-    Target::PaymentEvents,
-    Target::Redeliver,
-];
+// The routes are the router's own (`Route::every()`), and `prepare` matches them exhaustively:
+// a new route does not compile until it has a case here.
 
 /// A request ready to send (and to send again, the same, with the same key).
 struct Prepared {
@@ -150,7 +112,7 @@ impl Fixture {
     }
 
     /// Sets up what `target` needs with the store healthy; answers the request to fault.
-    async fn prepare(&self, target: Target) -> Prepared {
+    async fn prepare(&self, target: &Route) -> Prepared {
         use reqwest::Method;
         let l = &self.local;
         let reference = self.reference.as_str();
@@ -166,22 +128,22 @@ impl Fixture {
             endpoint: None,
         };
         match target {
-            Target::CreatePayment => {
+            Route::CreatePayment => {
                 let mut body = common::seed_body(reference);
                 body["amount"]["value"] = json!(1_500);
                 Prepared { json: Some(body), key, ..p(Method::POST, "/v1/payments".into(), 201) }
             }
-            Target::ListPayments | Target::GetPayment | Target::TrackPayment | Target::Notification => {
+            Route::ListPayments | Route::GetPayment { .. } | Route::TrackPayment { .. } | Route::SbpsNotification => {
                 let created = l.create(reference, 1_500).await;
                 let id = created["id"].as_str().expect("id").to_owned();
                 let path = match target {
-                    Target::ListPayments => format!("/v1/payments?merchantReference={reference}"),
-                    Target::GetPayment => format!("/v1/payments/{id}"),
-                    Target::TrackPayment => created["trackingUrl"].as_str().expect("trackingUrl").to_owned(),
+                    Route::ListPayments => format!("/v1/payments?merchantReference={reference}"),
+                    Route::GetPayment { .. } => format!("/v1/payments/{id}"),
+                    Route::TrackPayment { .. } => created["trackingUrl"].as_str().expect("trackingUrl").to_owned(),
                     _ => "/v1/notifications/sbps".into(),
                 };
                 let mut prepared = Prepared { payment: Some(id.clone()), ..p(Method::GET, path, 200) };
-                if target == Target::Notification {
+                if matches!(target, Route::SbpsNotification) {
                     l.sandbox.register_authorization("99999", "000", "00000616307348", 1_500);
                     prepared.method = Method::POST;
                     prepared.form =
@@ -189,12 +151,12 @@ impl Fixture {
                 }
                 prepared
             }
-            Target::Capture | Target::Cancel => {
+            Route::Capture { .. } | Route::Cancel { .. } => {
                 let id = l.authorized(reference, 1_500).await;
-                let kind = if target == Target::Capture { "captures" } else { "cancels" };
+                let kind = if matches!(target, Route::Capture { .. }) { "captures" } else { "cancels" };
                 Prepared { key, payment: Some(id.clone()), ..p(Method::POST, format!("/v1/payments/{id}/{kind}"), 201) }
             }
-            Target::Refund => {
+            Route::Refund { .. } => {
                 let id = l.captured(reference, 1_500).await;
                 Prepared {
                     key,
@@ -202,7 +164,7 @@ impl Fixture {
                     ..p(Method::POST, format!("/v1/payments/{id}/refunds"), 201)
                 }
             }
-            Target::CreateEndpoint => {
+            Route::CreateEndpoint => {
                 let url = format!("{}/sandbox/webhooks/inbox", l.base);
                 Prepared {
                     json: Some(json!({"url": url})),
@@ -210,26 +172,28 @@ impl Fixture {
                     ..p(Method::POST, "/v1/webhook-endpoints".into(), 201)
                 }
             }
-            Target::ListEndpoints
-            | Target::GetEndpoint
-            | Target::DeleteEndpoint
-            | Target::RotateSecret
-            | Target::EnableEndpoint => {
+            Route::ListEndpoints
+            | Route::GetEndpoint { .. }
+            | Route::DeleteEndpoint { .. }
+            | Route::RotateEndpointSecret { .. }
+            | Route::EnableEndpoint { .. } => {
                 let id = self.endpoint().await;
                 let (method, path, success) = match target {
-                    Target::ListEndpoints => (Method::GET, "/v1/webhook-endpoints".into(), 200),
-                    Target::GetEndpoint => (Method::GET, format!("/v1/webhook-endpoints/{id}"), 200),
-                    Target::DeleteEndpoint => (Method::DELETE, format!("/v1/webhook-endpoints/{id}"), 200),
-                    Target::RotateSecret => (Method::POST, format!("/v1/webhook-endpoints/{id}/rotate-secret"), 200),
+                    Route::ListEndpoints => (Method::GET, "/v1/webhook-endpoints".into(), 200),
+                    Route::GetEndpoint { .. } => (Method::GET, format!("/v1/webhook-endpoints/{id}"), 200),
+                    Route::DeleteEndpoint { .. } => (Method::DELETE, format!("/v1/webhook-endpoints/{id}"), 200),
+                    Route::RotateEndpointSecret { .. } => {
+                        (Method::POST, format!("/v1/webhook-endpoints/{id}/rotate-secret"), 200)
+                    }
                     _ => (Method::POST, format!("/v1/webhook-endpoints/{id}/enable"), 200),
                 };
                 let key = if method == Method::POST { key } else { None };
                 Prepared { key, endpoint: Some(id), ..p(method, path, success) }
             }
-            Target::PaymentEvents | Target::Redeliver => {
+            Route::PaymentEvents { .. } | Route::RedeliverEvent { .. } => {
                 self.endpoint().await;
                 let id = l.authorized(reference, 1_500).await;
-                if target == Target::PaymentEvents {
+                if matches!(target, Route::PaymentEvents { .. }) {
                     return Prepared {
                         payment: Some(id.clone()),
                         ..p(Method::GET, format!("/v1/payments/{id}/events"), 200)
@@ -263,17 +227,21 @@ impl Fixture {
 
     /// Nothing written twice, every money invariant holding (the audit's checks of the
     /// payment, reconciled with SBPS's calls), and the retry's answer the first's.
-    async fn check(&self, target: Target, p: &Prepared, first: &Reply, retry: &Reply) {
+    async fn check(&self, target: &Route, p: &Prepared, first: &Reply, retry: &Reply) {
         let l = &self.local;
         let service = &l.app.service;
         let success = |r: &Reply| r.status == p.success;
         match target {
-            Target::CreatePayment | Target::CreateEndpoint | Target::Capture | Target::Cancel | Target::Refund
+            Route::CreatePayment
+            | Route::CreateEndpoint
+            | Route::Capture { .. }
+            | Route::Cancel { .. }
+            | Route::Refund { .. }
                 if success(first) =>
             {
                 assert_eq!(first.json()["id"], retry.json()["id"], "{target:?}: the retry answers the first's work");
             }
-            Target::RotateSecret if success(first) => {
+            Route::RotateEndpointSecret { .. } if success(first) => {
                 assert_eq!(first.json()["secret"], retry.json()["secret"], "one rotation");
             }
             _ => {}
@@ -285,28 +253,28 @@ impl Fixture {
         let payments = listed["data"].as_array().map(Vec::len).unwrap_or(0);
         let expected_payments = usize::from(!matches!(
             target,
-            Target::CreateEndpoint
-                | Target::ListEndpoints
-                | Target::GetEndpoint
-                | Target::DeleteEndpoint
-                | Target::RotateSecret
-                | Target::EnableEndpoint
+            Route::CreateEndpoint
+                | Route::ListEndpoints
+                | Route::GetEndpoint { .. }
+                | Route::DeleteEndpoint { .. }
+                | Route::RotateEndpointSecret { .. }
+                | Route::EnableEndpoint { .. }
         ));
         assert_eq!(payments, expected_payments, "{target:?}: payments with the reference");
         let endpoints = reply(self.api(reqwest::Method::GET, "/v1/webhook-endpoints")).await.json();
         let endpoints = endpoints["data"].as_array().map(Vec::len).unwrap_or(0);
         let expected_endpoints = match target {
-            Target::CreateEndpoint
-            | Target::ListEndpoints
-            | Target::GetEndpoint
-            | Target::RotateSecret
-            | Target::EnableEndpoint
-            | Target::PaymentEvents
-            | Target::Redeliver => 1,
+            Route::CreateEndpoint
+            | Route::ListEndpoints
+            | Route::GetEndpoint { .. }
+            | Route::RotateEndpointSecret { .. }
+            | Route::EnableEndpoint { .. }
+            | Route::PaymentEvents { .. }
+            | Route::RedeliverEvent { .. } => 1,
             _ => 0,
         };
         assert_eq!(endpoints, expected_endpoints, "{target:?}: endpoints");
-        if let (Target::DeleteEndpoint, Some(id)) = (target, &p.endpoint) {
+        if let (Route::DeleteEndpoint { .. }, Some(id)) = (target, &p.endpoint) {
             let gone = reply(self.api(reqwest::Method::GET, &format!("/v1/webhook-endpoints/{id}"))).await;
             assert_eq!(gone.status, 404, "deleted");
         }
@@ -314,10 +282,10 @@ impl Fixture {
             let id: kantan::ids::PaymentId = id.parse().expect("id");
             let payment = service.store.payment(&id).await.expect("read").expect("stored");
             let expected = match target {
-                Target::Capture => "captured",
-                Target::Cancel => "cancelled",
-                Target::Refund => "refunded",
-                Target::Notification | Target::PaymentEvents | Target::Redeliver => "authorized",
+                Route::Capture { .. } => "captured",
+                Route::Cancel { .. } => "cancelled",
+                Route::Refund { .. } => "refunded",
+                Route::SbpsNotification | Route::PaymentEvents { .. } | Route::RedeliverEvent { .. } => "authorized",
                 _ => "pending",
             };
             assert_eq!(payment.status.as_str(), expected, "{target:?}");
@@ -325,19 +293,7 @@ impl Fixture {
                 let n = payment.operations.iter().filter(|o| o.kind.as_str() == kind).count();
                 assert!(n <= 1, "{target:?}: {n} {kind} operations");
             }
-            let events = service.store.audit_events(&id).await.expect("events");
-            let deliveries = service.store.deliveries(&id).await.expect("deliveries");
-            let mut findings = kantan::audit::check_payment(
-                &payment,
-                &events,
-                &deliveries,
-                &[],
-                service.policy.lock_window,
-                service.clock.now(),
-            );
-            let calls: Vec<kantan::audit::SbpsCall> =
-                serde_json::from_value(json!(l.sandbox.calls())).expect("the audit reads the sandbox's call log");
-            findings.extend(kantan::audit::reconcile(std::slice::from_ref(&payment), &calls));
+            let findings = l.audit_one(&payment).await;
             assert!(findings.is_empty(), "{target:?}: {findings:?}");
         }
     }
@@ -353,7 +309,7 @@ enum Injection {
 
 /// How one case went: its first answer's status.
 struct Outcome {
-    target: Target,
+    target: Route,
     fault: Option<Injection>,
     first: u16,
     store_requests: u64,
@@ -362,9 +318,9 @@ struct Outcome {
     ng_but_stored: bool,
 }
 
-async fn run_case(n: usize, target: Target, fault: Option<Injection>, at: u64) -> Outcome {
+async fn run_case(n: usize, target: Route, fault: Option<Injection>, at: u64) -> Outcome {
     let f = fixture(n).await;
-    let prepared = f.prepare(target).await;
+    let prepared = f.prepare(&target).await;
     let before = f.proxy.requests();
     match fault {
         Some(Injection::Once(fault)) => f.proxy.plan((1..at).map(|_| None).chain([Some(fault)])),
@@ -392,7 +348,7 @@ async fn run_case(n: usize, target: Target, fault: Option<Injection>, at: u64) -
         first.text
     );
     let mut ng_but_stored = false;
-    if target == Target::Notification && first.text.starts_with("NG,") {
+    if matches!(target, Route::SbpsNotification) && first.text.starts_with("NG,") {
         let direct = DynamoStore::new(common::dynamo::client(None), f.table.clone());
         let id: kantan::ids::PaymentId = prepared.payment.as_deref().expect("payment").parse().expect("id");
         ng_but_stored = direct.payment(&id).await.expect("read").expect("stored").status.as_str() != "pending";
@@ -408,17 +364,17 @@ async fn run_case(n: usize, target: Target, fault: Option<Injection>, at: u64) -
     f.local.app.service.clock.advance(chrono::Duration::seconds(30));
     let retry = f.send(&prepared).await;
     let expected = match target {
-        Target::DeleteEndpoint if first.status == 200 => 404,
+        Route::DeleteEndpoint { .. } if first.status == 200 => 404,
         _ => prepared.success,
     };
-    let retry = if target == Target::DeleteEndpoint && retry.status == 404 && first.status == 503 {
+    let retry = if matches!(target, Route::DeleteEndpoint { .. }) && retry.status == 404 && first.status == 503 {
         // The delete had landed though its answer was lost: the endpoint is gone, as asked.
         Reply { status: 200, ..retry }
     } else {
         retry
     };
     assert_eq!(retry.status, expected, "{target:?} retried after {fault:?} at {at}: {}", retry.text);
-    f.check(target, &prepared, &first, &retry).await;
+    f.check(&target, &prepared, &first, &retry).await;
     let _ = common::dynamo::client(None).delete_table().table_name(&f.table).send().await;
     Outcome { target, fault, first: first.status, store_requests, ng_but_stored }
 }
@@ -427,8 +383,8 @@ async fn run_case(n: usize, target: Target, fault: Option<Injection>, at: u64) -
 async fn every_route_under_every_store_fault_answers_correctly_or_503_and_converges() {
     use futures_util::StreamExt;
     // First every route with the store healthy: how many store requests each makes.
-    let clean: Vec<Outcome> = futures_util::stream::iter(TARGETS.iter().enumerate())
-        .map(|(n, t)| run_case(n, *t, None, 0))
+    let clean: Vec<Outcome> = futures_util::stream::iter(Route::every().into_iter().enumerate())
+        .map(|(n, route)| run_case(n, route, None, 0))
         .buffer_unordered(8)
         .collect()
         .await;
@@ -446,7 +402,7 @@ async fn every_route_under_every_store_fault_answers_correctly_or_503_and_conver
     for outcome in &clean {
         for fault in faults {
             for at in 1..=outcome.store_requests {
-                cases.push((outcome.target, fault, at));
+                cases.push((outcome.target.clone(), fault, at));
             }
         }
     }
@@ -471,5 +427,5 @@ async fn every_route_under_every_store_fault_answers_correctly_or_503_and_conver
         outcomes.len(),
         summary
     );
-    assert!(outcomes.len() >= faults.len() * TARGETS.len());
+    assert!(outcomes.len() >= faults.len() * Route::every().len());
 }

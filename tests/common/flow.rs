@@ -71,17 +71,9 @@ impl<S: Persistence> Local<S> {
             .collect()
     }
 
-    /// The payer's browser: posts the redirect, reads the au screen, submits `decision`.
-    /// Answers the final page (the auto-submitting return to the merchant).
+    /// The payer's browser on this server's sandbox: see [`pay_at`].
     pub async fn pay(&self, created: &Value, decision: &str) -> (u16, String) {
-        let (url, params) = redirect_of(created);
-        let url = url.as_str();
-        let screen = reply(self.http.post(url).form(&params)).await;
-        assert_eq!(screen.status, 200, "{}", screen.text);
-        let (action, mut fields) = form_of(&screen.text);
-        fields.push(("decision".into(), decision.into()));
-        let done = reply(self.http.post(format!("{}{action}", self.base)).form(&fields)).await;
-        (done.status, done.text)
+        pay_at(&self.http, &self.base, created, decision).await.expect("the payer's browser")
     }
 
     pub async fn authorized(&self, reference: &str, amount: u32) -> String {
@@ -132,6 +124,31 @@ impl<S: Persistence> Local<S> {
         r.text
     }
 
+    /// The sandbox's SBPS call log, as `GET /sandbox/sbps/control/calls` answers it.
+    pub fn sbps_calls(&self) -> Vec<kantan::audit::SbpsCall> {
+        serde_json::from_value(json!(self.sandbox.calls())).expect("the audit reads the sandbox's call log")
+    }
+
+    /// The audit of one payment as of the app clock, reconciled with SBPS's calls for it.
+    pub async fn audit_one(&self, payment: &kantan::payment::Payment) -> Vec<kantan::audit::Finding> {
+        let service = &self.app.service;
+        let events = service.store.audit_events(&payment.id).await.expect("events");
+        let deliveries = service.store.deliveries(&payment.id).await.expect("deliveries");
+        let mut findings = kantan::audit::check_payment(
+            payment,
+            &events,
+            &deliveries,
+            &[],
+            service.policy.lock_window,
+            service.clock.now(),
+        );
+        let tracking = payment.sbps.tracking_id.clone().unwrap_or_default();
+        let calls: Vec<_> =
+            self.sbps_calls().into_iter().filter(|c| !tracking.is_empty() && c.tracking_id == tracking).collect();
+        findings.extend(kantan::audit::reconcile(std::slice::from_ref(payment), &calls));
+        findings
+    }
+
     pub fn performed(&self, function_id: &str) -> usize {
         self.sandbox.calls().iter().filter(|c| c.function_id == function_id && c.performed).count()
     }
@@ -139,6 +156,25 @@ impl<S: Persistence> Local<S> {
     pub fn sent(&self, function_id: &str) -> usize {
         self.sandbox.calls().iter().filter(|c| c.function_id == function_id).count()
     }
+}
+
+/// The payer's browser, with the sandbox at `sandbox_base`: posts the redirect of `created`,
+/// reads the au screen (which must be there), submits `decision`. Answers the final page (the
+/// auto-submitting return to the merchant).
+pub async fn pay_at(
+    http: &reqwest::Client,
+    sandbox_base: &str,
+    created: &Value,
+    decision: &str,
+) -> Result<(u16, String), reqwest::Error> {
+    let (url, params) = redirect_of(created);
+    let screen = http.post(url).form(&params).send().await?;
+    let (status, page) = (screen.status().as_u16(), screen.text().await?);
+    assert_eq!(status, 200, "{page}");
+    let (action, mut fields) = form_of(&page);
+    fields.push(("decision".into(), decision.into()));
+    let done = http.post(format!("{sandbox_base}{action}")).form(&fields).send().await?;
+    Ok((done.status().as_u16(), done.text().await?))
 }
 
 /// A result notification for the payment `id` as SBPS posts it, signed with `key`.

@@ -126,31 +126,6 @@ impl<S: LocalOutbox> Hooked<S> {
         self.local.app.service.store.payment(&id).await.expect("read").expect("payment")
     }
 
-    /// The sandbox's SBPS call log, as `GET /sandbox/sbps/control/calls` answers it.
-    pub fn sbps_calls(&self) -> Vec<kantan::audit::SbpsCall> {
-        serde_json::from_value(json!(self.local.sandbox.calls())).expect("the audit reads the sandbox's call log")
-    }
-
-    /// The audit of one payment as of the app clock, reconciled with SBPS's calls for it.
-    pub async fn audit_one(&self, payment: &kantan::payment::Payment) -> Vec<kantan::audit::Finding> {
-        let service = &self.local.app.service;
-        let events = service.store.audit_events(&payment.id).await.expect("events");
-        let deliveries = service.store.deliveries(&payment.id).await.expect("deliveries");
-        let mut findings = kantan::audit::check_payment(
-            payment,
-            &events,
-            &deliveries,
-            &[],
-            service.policy.lock_window,
-            service.clock.now(),
-        );
-        let tracking = payment.sbps.tracking_id.clone().unwrap_or_default();
-        let calls: Vec<_> =
-            self.sbps_calls().into_iter().filter(|c| !tracking.is_empty() && c.tracking_id == tracking).collect();
-        findings.extend(kantan::audit::reconcile(std::slice::from_ref(payment), &calls));
-        findings
-    }
-
     /// The payment's events as `GET /v1/payments/{id}/events` answers them.
     pub async fn events(&self, id: &str) -> Vec<Value> {
         let r =
