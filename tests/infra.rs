@@ -146,7 +146,7 @@ fn every_function_has_a_log_group_with_retention() {
 fn every_alarm_has_its_entry_in_the_runbook() {
     let t = template();
     let alarms = resources_of_type(&t, "AWS::CloudWatch::Alarm");
-    assert!(alarms.len() >= 12, "{}", alarms.len());
+    assert!(alarms.len() >= 13, "{}", alarms.len());
     for name in alarms.keys() {
         let heading = format!("### {name}");
         let Some(at) = RUNBOOK.find(&heading) else { panic!("infra/RUNBOOK.md has no section `{heading}`") };

@@ -12,6 +12,7 @@ use common::flow::{Reply, notification_body, reply};
 use common::{Call, send};
 use kantan::config::DEMO_HASH_KEY;
 use kantan::http::router::Route;
+use kantan::metrics::{Metrics, Sink};
 use kantan::store::{DynamoStore, Store, StoreError};
 use serde_json::json;
 use tokio::net::TcpListener;
@@ -86,6 +87,8 @@ struct Fixture {
     local: common::Local<DynamoStore>,
     table: String,
     reference: String,
+    /// The gateway's metric lines (CloudWatch embedded format).
+    metrics: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 /// A table of its own for case `n`, reached through a proxy of its own, served by a gateway
@@ -95,11 +98,22 @@ async fn fixture(n: usize) -> Fixture {
     DynamoStore::new(common::dynamo::client(None), table.clone()).ensure_table().await.expect("table");
     let proxy = FaultProxy::start(&common::dynamo::endpoint()).await;
     let store = common::dynamo::store_at(&proxy.url, &table);
-    let local = common::start_local_on(store).await;
-    Fixture { proxy, local, table, reference: format!("proxied-{n}") }
+    let metrics = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let local = common::start_local_with(store, Metrics { sink: Sink::Memory(metrics.clone()) }).await;
+    Fixture { proxy, local, table, reference: format!("proxied-{n}"), metrics }
 }
 
 impl Fixture {
+    /// How many `Notifications` metric lines had outcome `outcome`.
+    fn notifications(&self, outcome: &str) -> usize {
+        let lines = self.metrics.lock().expect("metrics");
+        lines
+            .iter()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|m| m.get("Notifications").is_some() && m["Outcome"] == outcome)
+            .count()
+    }
+
     fn api(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
         self.local.http.request(method, format!("{}{path}", self.local.base)).bearer_auth(common::DEMO_KEY)
     }
@@ -352,6 +366,12 @@ async fn run_case(n: usize, target: Route, fault: Option<Injection>, at: u64) ->
         let direct = DynamoStore::new(common::dynamo::client(None), f.table.clone());
         let id: kantan::ids::PaymentId = prepared.payment.as_deref().expect("payment").parse().expect("id");
         ng_but_stored = direct.payment(&id).await.expect("read").expect("stored").status.as_str() != "pending";
+        // Every NG a store fault caused is counted apart from SBPS's refusals: that count is
+        // NotificationsUnsettledAlarm, which sends an operator to compare the payment with SBPS.
+        assert_eq!(first.text, "NG,temporary error", "{fault:?} at {at}");
+        assert_eq!((f.notifications("unsettled"), f.notifications("refused")), (1, 0), "{fault:?} at {at}");
+    } else if matches!(target, Route::SbpsNotification) {
+        assert_eq!((f.notifications("unsettled"), f.notifications("accepted")), (0, 1), "{fault:?} at {at}");
     }
     // Whatever the fault left behind lands before the retry: a request held by latency is
     // forwarded late; the refusal ends; a black hole is let go.

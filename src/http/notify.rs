@@ -19,32 +19,54 @@ fn plain(text: String) -> Response<Body> {
     response
 }
 
+/// What SBPS is answered.
+enum Answer {
+    Accepted,
+    /// By the wire checks or the state rule: SBPS and the store agree nothing was applied.
+    Refused(String),
+    /// The store failed while applying: whether the result was stored is not known.
+    Unsettled,
+}
+
 pub async fn notify<S: Store, P: Provider>(app: &App<S, P>, req: &Request) -> Response<Body> {
-    let (refusal, payment_id): (Option<String>, Option<PaymentId>) =
+    let (answer, payment_id): (Answer, Option<PaymentId>) =
         match parse_notification(req.body().as_ref(), &app.service.accounts) {
-            Err((wire, id)) => (Some(wire.to_string()), id),
+            Err((wire, id)) => (Answer::Refused(wire.to_string()), id),
             Ok(notification) => {
                 let id = Some(notification.payment_id.clone());
                 match app.service.apply_notification(&notification).await {
-                    Ok(NotificationOutcome::Applied(_) | NotificationOutcome::AlreadyApplied) => (None, id),
-                    Ok(NotificationOutcome::Refused(r)) => (Some(r.to_string()), id),
-                    Ok(NotificationOutcome::UnknownOrder) => (Some("order_id error".into()), id),
+                    Ok(NotificationOutcome::Applied(_) | NotificationOutcome::AlreadyApplied) => (Answer::Accepted, id),
+                    Ok(NotificationOutcome::Refused(r)) => (Answer::Refused(r.to_string()), id),
+                    Ok(NotificationOutcome::UnknownOrder) => (Answer::Refused("order_id error".into()), id),
                     Err(e) => {
                         tracing::warn!(error = %e, "notification could not be applied");
-                        (Some("temporary error".into()), id)
+                        (Answer::Unsettled, id)
                     }
                 }
             }
         };
-    let answer = match &refusal {
-        None => {
+    let payment_log = payment_id.as_ref().map(|i| i.as_str());
+    let answer = match answer {
+        Answer::Accepted => {
             app.service.metrics.notification("accepted");
             "OK,".to_owned()
         }
-        Some(reason) => {
+        Answer::Refused(reason) => {
             app.service.metrics.notification("refused");
-            tracing::warn!(reason, payment_id = payment_id.as_ref().map(|i| i.as_str()), "notification refused");
+            tracing::warn!(reason, payment_id = payment_log, "notification refused");
             format!("NG,{reason}")
+        }
+        Answer::Unsettled => {
+            // SBPS does not complete a purchase it was answered NG for, but the store may have
+            // committed the result before failing (its answer lost): the payment may read
+            // authorized while SBPS holds no purchase. Only the store knows, and it is failing:
+            // an operator compares the two (RUNBOOK, NotificationsUnsettledAlarm).
+            app.service.metrics.notification("unsettled");
+            tracing::error!(
+                payment_id = payment_log,
+                "notification answered NG with its write's outcome unknown: compare the payment with SBPS"
+            );
+            "NG,temporary error".to_owned()
         }
     };
     let mut response = plain(answer);
