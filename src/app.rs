@@ -36,17 +36,27 @@ pub fn json_logs<W>(writer: W, default_level: &str) -> impl tracing::Subscriber 
 where
     W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
 {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
+    use tracing_subscriber::layer::SubscriberExt;
     tracing_subscriber::fmt()
         .json()
         .flatten_event(true)
         .with_current_span(true)
         .with_span_list(false)
-        .with_env_filter(filter)
         .with_ansi(false)
         .with_writer(writer)
         .finish()
+        .with(log_filter(std::env::var("RUST_LOG").ok().as_deref(), default_level))
+}
+
+/// `RUST_LOG`'s directives (`info`, `kantan=debug,warn`: a level per target, as `env_logger`
+/// reads them), else `default_level`. Span and field filters are not taken: the regex engine
+/// they need would be the largest part of the logger in every function's binary.
+fn log_filter(rust_log: Option<&str>, default_level: &str) -> tracing_subscriber::filter::Targets {
+    rust_log
+        .filter(|directives| !directives.trim().is_empty())
+        .and_then(|directives| directives.parse().ok())
+        .or_else(|| default_level.parse().ok())
+        .unwrap_or_else(|| tracing_subscriber::filter::Targets::new().with_default(tracing::Level::INFO))
 }
 
 /// The AWS SDK configuration, loaded once per cold start. With `AWS_ENDPOINT_URL_DYNAMODB`
@@ -544,6 +554,25 @@ mod tests {
             assert!(lines.iter().all(|l| l.len() <= 64));
             let body: String = lines[1..lines.len() - 1].concat();
             assert_eq!(base64::engine::general_purpose::STANDARD.decode(body).ok().as_deref(), Some(der));
+        }
+    }
+
+    #[test]
+    fn rust_log_takes_a_level_per_target_and_falls_back_to_the_default() {
+        use tracing::Level;
+        let filter = |rust_log: Option<&str>| super::log_filter(rust_log, "info");
+        let info = filter(None);
+        assert!(info.would_enable("kantan::http", &Level::INFO) && !info.would_enable("kantan::http", &Level::DEBUG));
+        assert!(filter(Some("debug")).would_enable("kantan::service", &Level::DEBUG));
+        let scoped = filter(Some("kantan=warn,aws_smithy_runtime=debug"));
+        assert!(
+            !scoped.would_enable("kantan::http", &Level::INFO) && scoped.would_enable("kantan::http", &Level::WARN)
+        );
+        assert!(scoped.would_enable("aws_smithy_runtime::client", &Level::DEBUG));
+        assert!(!scoped.would_enable("hyper", &Level::ERROR), "a target not named is off, as with env_logger");
+        for unusable in [Some(""), Some("  "), Some("kantan=loud")] {
+            let f = filter(unusable);
+            assert!(f.would_enable("kantan", &Level::INFO) && !f.would_enable("kantan", &Level::DEBUG), "{unusable:?}");
         }
     }
 }
