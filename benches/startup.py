@@ -145,20 +145,30 @@ def main():
                # A Lambda function refuses to start without an accounts source.
                "ACCOUNTS_JSON": subprocess.run([str(ROOT / "scripts/demo-accounts")], capture_output=True, text=True,
                                                check=True).stdout}
+        binaries = {}
         for name, event_name in FUNCTIONS.items():
             candidates = [ROOT / "target/lambda" / name / "bootstrap", ROOT / "target/lambda/examples" / name / "bootstrap"]
             binary = next((c for c in candidates if c.exists()), None)
             if binary is None:
                 sys.exit(f"missing release binary for {name}: see the usage at the top of this script")
-            event = (ROOT / "events" / f"{event_name}.json").read_bytes()
-            inits, firsts, _, _ = zip(*(measure(binary, event, env) for _ in range(RUNS)))
+            binaries[name] = (binary, (ROOT / "events" / f"{event_name}.json").read_bytes())
+        # Interleaved: each round starts every binary once, so a drift of the machine over the
+        # minutes of the run (caches, DynamoDB Local's JVM, other work) falls on all of them alike
+        # rather than on whichever binary was measured at that moment.
+        starts = {name: [] for name in binaries}
+        for _ in range(RUNS):
+            for name, (binary, event) in binaries.items():
+                starts[name].append(measure(binary, event, env))
+        for name, (binary, event) in binaries.items():
+            inits, firsts, _, _ = zip(*starts[name])
             _, _, rss_init, rss_peak = measure(binary, event, env, events=LOAD_EVENTS)
             rows.append((name, binary.stat().st_size, statistics.median(inits), min(inits), statistics.median(firsts),
                          rss_init, rss_peak))
     hello = next(r for r in rows if r[0] == "hello_lambda")
     lines = [
         "## Lambda start-up, size and memory", "",
-        f"Measured on {platform.machine()}, {os.cpu_count()} cores, {RUNS} cold starts per binary, by",
+        f"Measured on {platform.machine()}, {os.cpu_count()} cores, {RUNS} cold starts per binary (in {RUNS} rounds, each",
+        "starting every binary once, so that a drift of the machine falls on all alike), by",
         "`scripts/bench startup` (`cargo lambda build --release --x86-64` of the six functions and of the",
         "`hello_lambda` example, then `python3 benches/startup.py` on a DynamoDB Local it starts).",
         "Init = process start until the first `GET /runtime/invocation/next` (settings and accounts read,",
@@ -184,9 +194,12 @@ def main():
         "refund and track at 1.4x to 1.6x (20-start medians), about 0.5 ms over create; that half",
         "millisecond now goes to the first SBPS call, beside its TLS handshake. What remains above",
         "hello-world is configuring the AWS SDK and its client, reading the accounts, the logger, and a",
-        "binary five times larger. Medians of 20 starts moved by up to 0.5 ms between runs; hence 60.",
+        "binary five times larger. Medians of 20 starts moved by up to 0.5 ms between runs; hence 60, and",
+        "interleaved: measured one binary after another, hello-world's median once came out 0.4 ms lower than",
+        "in the run before while the functions' stayed put, which alone moved the ratios by 0.2x.",
         "The first invocation on DynamoDB Local includes its first connection. Size: the deployed build",
-        "carries neither the embedded store nor the sandbox.",
+        "carries neither the embedded store nor the sandbox, nor a regex engine (`RUST_LOG` is read as a level",
+        "per target, not by `EnvFilter`: 325 KB less in every function).",
     ]
     out = ROOT / "BENCHMARKS.md"
     text = out.read_text() if out.exists() else "# Benchmarks\n"
