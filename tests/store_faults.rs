@@ -344,7 +344,6 @@ async fn run_case(n: usize, target: Route, fault: Option<Injection>, at: u64) ->
         }
         None => {}
     }
-    let started = std::time::Instant::now();
     let first = tokio::time::timeout(Duration::from_secs(30), f.send(&prepared))
         .await
         .unwrap_or_else(|_| panic!("{target:?} under {fault:?} at {at}: hung past 30 s"));
@@ -376,9 +375,12 @@ async fn run_case(n: usize, target: Route, fault: Option<Injection>, at: u64) ->
     // Whatever the fault left behind lands before the retry: a request held by latency is
     // forwarded late; the refusal ends; a black hole is let go.
     f.proxy.clear();
-    if let Some(Injection::Once(Fault::Latency(d) | Fault::Refuse(d))) = fault {
-        tokio::time::sleep(d.saturating_sub(started.elapsed())).await;
+    // A held request is forwarded its latency after the fault (not after this request began),
+    // and lands a moment later.
+    if let (Some(Injection::Once(Fault::Latency(d))), Some(at)) = (fault, f.proxy.last_fault_at()) {
+        tokio::time::sleep_until((at + d + Duration::from_millis(100)).into()).await;
     }
+    f.proxy.accepting().await;
     f.proxy.cut_connections();
     // A pending operation may be resent once its lock window has passed.
     f.local.app.service.clock.advance(chrono::Duration::seconds(30));

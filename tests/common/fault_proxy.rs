@@ -48,6 +48,8 @@ struct Shared {
     cut: watch::Sender<u64>,
     /// Whether connections are refused (the listener closed).
     refusing: watch::Sender<bool>,
+    /// When the last fault was applied.
+    last_fault_at: Mutex<Option<std::time::Instant>>,
 }
 
 impl Shared {
@@ -60,6 +62,7 @@ impl Shared {
         };
         if fault.is_some() {
             self.faulted.fetch_add(1, Ordering::SeqCst);
+            *self.last_fault_at.lock().unwrap_or_else(|p| p.into_inner()) = Some(std::time::Instant::now());
         }
         fault
     }
@@ -92,6 +95,7 @@ impl FaultProxy {
             faulted: AtomicU64::new(0),
             cut: watch::channel(0).0,
             refusing: watch::channel(false).0,
+            last_fault_at: Mutex::new(None),
         });
         let task = tokio::spawn(accept_loop(listener, addr, Arc::clone(&shared)));
         FaultProxy { url: format!("http://{addr}"), shared, task }
@@ -125,6 +129,24 @@ impl FaultProxy {
     /// Closes every live connection now (an in-flight request is lost on the way).
     pub fn cut_connections(&self) {
         self.shared.cut.send_modify(|g| *g += 1);
+    }
+
+    /// When the last fault was applied (a latency holds its request from then on).
+    pub fn last_fault_at(&self) -> Option<std::time::Instant> {
+        *self.shared.last_fault_at.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Waits until a refusal ([`Fault::Refuse`]) has ended and the listener takes connections
+    /// again. A refusal lasts its duration from the faulted request on, which comes some time
+    /// after the caller's request began: a sleep of that duration from the caller's start may
+    /// end while connections are still refused.
+    pub async fn accepting(&self) {
+        let mut refusing = self.shared.refusing.subscribe();
+        let _ = refusing.wait_for(|refusing| !*refusing).await;
+        let addr = self.url.trim_start_matches("http://");
+        while tokio::net::TcpStream::connect(addr).await.is_err() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 
     fn rules(&self) -> std::sync::MutexGuard<'_, Rules> {
