@@ -24,8 +24,8 @@ enum Answer {
     Accepted,
     /// By the wire checks or the state rule: SBPS and the store agree nothing was applied.
     Refused(String),
-    /// The store failed while applying: whether the result was stored is not known.
-    Unsettled,
+    /// The store failed while applying (this error): whether the result was stored is not known.
+    Unsettled(String),
 }
 
 pub async fn notify<S: Store, P: Provider>(app: &App<S, P>, req: &Request) -> Response<Body> {
@@ -38,10 +38,7 @@ pub async fn notify<S: Store, P: Provider>(app: &App<S, P>, req: &Request) -> Re
                     Ok(NotificationOutcome::Applied(_) | NotificationOutcome::AlreadyApplied) => (Answer::Accepted, id),
                     Ok(NotificationOutcome::Refused(r)) => (Answer::Refused(r.to_string()), id),
                     Ok(NotificationOutcome::UnknownOrder) => (Answer::Refused("order_id error".into()), id),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "notification could not be applied");
-                        (Answer::Unsettled, id)
-                    }
+                    Err(e) => (Answer::Unsettled(e.to_string()), id),
                 }
             }
         };
@@ -56,13 +53,14 @@ pub async fn notify<S: Store, P: Provider>(app: &App<S, P>, req: &Request) -> Re
             tracing::warn!(reason, payment_id = payment_log, "notification refused");
             format!("NG,{reason}")
         }
-        Answer::Unsettled => {
+        Answer::Unsettled(error) => {
             // SBPS does not complete a purchase it was answered NG for, but the store may have
             // committed the result before failing (its answer lost): the payment may read
             // authorized while SBPS holds no purchase. Only the store knows, and it is failing:
             // an operator compares the two (RUNBOOK, NotificationsUnsettledAlarm).
             app.service.metrics.notification("unsettled");
             tracing::error!(
+                error,
                 payment_id = payment_log,
                 "notification answered NG with its write's outcome unknown: compare the payment with SBPS"
             );
