@@ -16,8 +16,9 @@ use std::time::{Duration, Instant};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
 use chrono::Utc;
+use kantan::accounts::{Accounts, DEMO_ACCOUNT_ID, DEMO_API_KEY, DEMO_HASH_KEY, demo_account};
 use kantan::clock::Clock;
-use kantan::config::{Accounts, DEMO_ACCOUNT_ID, DEMO_API_KEY, DEMO_HASH_KEY, Settings, demo_account};
+use kantan::config::Settings;
 use kantan::http::{App, handle};
 use kantan::ids::{OperationId, PaymentId, TrackId};
 use kantan::metrics::Metrics;
@@ -100,7 +101,7 @@ fn notification(id: &str) -> Result<Vec<u8>, Error> {
         ("res_result", "OK"),
         ("res_tracking_id", "00000616307348"),
     ];
-    Ok(kantan::sbps::sandbox::notification_form(fields, DEMO_HASH_KEY).ok_or("form")?.into_bytes())
+    Ok(kantan::local::sandbox::notification_form(fields, DEMO_HASH_KEY).ok_or("form")?.into_bytes())
 }
 
 /// Timings of one kind of request, in milliseconds.
@@ -396,9 +397,9 @@ async fn throughput(clients: usize, seconds: f64) -> Result<f64, Error> {
     let dir = std::env::temp_dir().join(format!("kantan-bench-{}", PaymentId::generate()));
     let store = SqliteStore::open(&dir.join("local.sqlite"))?;
     let app = Arc::new(app_on(store)?);
-    let listener = kantan::local::bind(0).await?;
+    let listener = kantan::local::server::bind(0).await?;
     let base = format!("http://{}", listener.local_addr()?);
-    let server = tokio::spawn(kantan::local::serve(app, None, listener));
+    let server = tokio::spawn(kantan::local::server::serve(app, None, listener));
     let http = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs_f64(seconds);
     let mut tasks = Vec::new();

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
-use crate::config::Accounts;
+use crate::accounts::Accounts;
 use crate::payment::{AuditEvent, EventKind, OperationKind, OperationStatus, Payment, Status};
 use crate::store::listing::ListFilter;
 use crate::store::{Persistence, StoreError};

@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 use lambda_http::http::Method;
 use lambda_http::{Body, Request};
 
-use crate::config::{Account, Accounts, demo_account};
+use crate::accounts::{Account, Accounts, demo_account};
 use crate::payment::OperationKind;
 
 fn account() -> &'static Account {
@@ -16,14 +16,14 @@ fn account() -> &'static Account {
     ACCOUNT.get_or_init(|| demo_account("http://127.0.0.1:3000"))
 }
 
-fn accounts() -> &'static Accounts {
+pub(crate) fn accounts() -> &'static Accounts {
     static ACCOUNTS: OnceLock<Option<Accounts>> = OnceLock::new();
     ACCOUNTS.get_or_init(|| Accounts::new(vec![account().clone()]).ok()).as_ref().unwrap_or_else(|| unreachable!())
 }
 
 /// SBPS's result notification: a Shift_JIS form, its checksum, the order and amount checks.
 pub fn notification(data: &[u8]) {
-    if let Ok(n) = crate::sbps::result::parse_notification(data, accounts()) {
+    if let Ok(n) = crate::sbps::result_notification::parse_notification(data, accounts()) {
         // A notification that passed names a configured account.
         assert!(accounts().get(&n.account.processing_account_id).is_some());
     }
@@ -77,33 +77,4 @@ pub fn router(data: &[u8]) {
         assert!(route.name().starts_with(own), "{method} reached {}", route.name());
     }
     let _ = crate::http::router::api_path(&path);
-}
-
-/// The sandbox's purchase form (what a browser posts to the au screen), through the sandbox's
-/// own handler.
-#[cfg(feature = "sandbox")]
-pub fn purchase_form(data: &[u8]) {
-    use crate::sbps::sandbox::Sandbox;
-    // A decision (approve, decline) makes the sandbox post a notification to the form's
-    // pagecon_url: the fuzzer stays with the parser, its checks and the screen.
-    if crate::sbps::form::decode_shift_jis_form(data).is_ok_and(|fields| fields.contains_key("decision")) {
-        return;
-    }
-    thread_local! {
-        static RUNTIME: Option<tokio::runtime::Runtime> =
-            tokio::runtime::Builder::new_current_thread().enable_all().build().ok();
-        static SANDBOX: Option<Sandbox> =
-            Sandbox::new(crate::clock::Clock::system(), Sandbox::merchants_of(accounts())).ok();
-    }
-    let mut request = Request::new(Body::Binary(data.to_vec()));
-    *request.method_mut() = Method::POST;
-    *request.uri_mut() = lambda_http::http::Uri::from_static("/sandbox/sbps/purchase");
-    RUNTIME.with(|runtime| {
-        SANDBOX.with(|sandbox| {
-            if let (Some(runtime), Some(sandbox)) = (runtime, sandbox) {
-                let answer = runtime.block_on(sandbox.handle(request));
-                assert!(answer.status().is_success() || answer.status().is_client_error(), "{}", answer.status());
-            }
-        })
-    });
 }

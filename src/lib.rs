@@ -1,24 +1,28 @@
 //! A payment gateway for **au Kantan Kessai** (au PAY carrier billing, KDDI) through SoftBank
 //! Payment Service (SBPS).
 //!
-//! Dependency direction: `bin -> app -> http -> service -> {payment, sbps, store} -> {money, ids}`.
-//! The payment state machine knows nothing of HTTP, storage or SBPS wire formats; the service
-//! knows no HTTP. The SBPS sandbox (feature `sandbox`) is compiled only into `local` and the
-//! tests.
+//! Dependency direction (DESIGN §2; `layering.rs` holds it in the tests):
+//! `bin -> {app, local} -> {http, jobs} -> service -> {store, sbps, webhooks} -> {views,
+//! accounts} -> payment -> {money, ids, clock}`, with `metrics` a leaf. The payment state
+//! machine knows nothing of HTTP, storage or SBPS wire formats; the service knows no HTTP.
+//! What only a laptop runs (the local server, the SBPS simulator, the demo shop) is
+//! [`local`], compiled only with the feature `sandbox` (into `local` and the tests).
 
+/// The crate's one boxed error, for the composition roots and binaries.
+pub type Error = Box<dyn std::error::Error + Send + Sync>;
+
+pub mod accounts;
 pub mod app;
 pub mod audit;
-#[cfg(feature = "sandbox")]
-pub mod background;
 pub mod clock;
 pub mod config;
 pub mod crash_point;
-#[cfg(feature = "sandbox")]
-pub mod demo;
 pub mod fuzzing;
 pub mod http;
 pub mod ids;
 pub mod jobs;
+#[cfg(test)]
+mod layering;
 #[cfg(feature = "sandbox")]
 pub mod local;
 pub mod metrics;

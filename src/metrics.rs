@@ -91,12 +91,12 @@ impl Metrics {
         }
     }
 
-    /// One sweep: how far behind it is, and what it did.
-    pub fn sweep(&self, report: &crate::service::SweepReport) {
-        self.emit("SweepLagMinutes", report.lag_minutes as f64, "Count", &[("Sweeper", "due")]);
-        self.emit("SweepExpired", f64::from(report.expired), "Count", &[("Sweeper", "due")]);
-        self.emit("SweepSettled", f64::from(report.settled), "Count", &[("Sweeper", "due")]);
-        self.emit("SweepErrors", f64::from(report.errors), "Count", &[("Sweeper", "due")]);
+    /// One sweep: how far behind it is (`lag_minutes`), and what it did.
+    pub fn sweep(&self, lag_minutes: i64, expired: u32, settled: u32, errors: u32) {
+        self.emit("SweepLagMinutes", lag_minutes as f64, "Count", &[("Sweeper", "due")]);
+        self.emit("SweepExpired", f64::from(expired), "Count", &[("Sweeper", "due")]);
+        self.emit("SweepSettled", f64::from(settled), "Count", &[("Sweeper", "due")]);
+        self.emit("SweepErrors", f64::from(errors), "Count", &[("Sweeper", "due")]);
     }
 
     /// An endpoint disabled by the gateway (`gone`: a 410; `failing`: 5 days of failures).

@@ -1,13 +1,11 @@
-//! What the API answers and webhooks carry: the seed's shapes, camelCase, amounts as
-//! `{"value", "currency"}`.
+//! What merchants see of a payment and its operations: the seed's shapes, camelCase, amounts
+//! as `{"value", "currency"}`. API answers and webhook bodies share these views; they are
+//! built from the payment alone (the signed redirect, `nextStep`, is given to them ready).
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
-use crate::config::Account;
-use crate::payment::{FailureReason, Operation, OperationStatus, Payment, Status};
-use crate::sbps::purchase::{PurchaseRequest, purchase_form};
-use crate::service::OperationResult;
+use crate::payment::{FailureReason, Operation, Payment, Status};
 
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct Amount {
@@ -83,34 +81,6 @@ pub fn reason(payment: &Payment) -> Option<Reason> {
     }
 }
 
-/// The signed POST redirect to the au payment screen, while the payment is pending.
-pub fn next_step(payment: &Payment, account: &Account, notification_url: &str) -> Option<NextStep> {
-    if payment.status != Status::Pending {
-        return None;
-    }
-    let request = PurchaseRequest {
-        merchant_id: &account.sbps.merchant_id,
-        service_id: &account.sbps.service_id,
-        payment_id: payment.id.as_str(),
-        amount: payment.amount,
-        return_url: &payment.return_url,
-        pagecon_url: notification_url,
-        request_date: payment.request_date,
-        limit_second: payment.limit_second,
-    };
-    // Every value is validated printable ASCII, so signing cannot fail; if it ever did, the
-    // payment is shown without a redirect rather than with a wrong one.
-    let form = purchase_form(&request, account.sbps.hash_key.expose()).ok()?;
-    Some(NextStep {
-        kind: "redirect",
-        redirect: Redirect {
-            method: "post",
-            url: account.sbps.purchase_url.clone(),
-            params: form.into_iter().map(|(name, value)| Param { name, value }).collect(),
-        },
-    })
-}
-
 /// The answer to a create: the seed's fields in the seed's order, then extras.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -126,14 +96,15 @@ pub struct CreatedPayment {
 }
 
 impl CreatedPayment {
-    pub fn new(payment: &Payment, account: &Account, notification_url: &str) -> Self {
+    /// The view of a new `payment`, with the signed redirect it answers.
+    pub fn new(payment: &Payment, next_step: Option<NextStep>) -> Self {
         CreatedPayment {
             id: payment.id.to_string(),
             merchant_reference: payment.merchant_reference.clone(),
             status: payment.status,
             tracking_url: tracking_url(payment),
             reason: reason(payment),
-            next_step: next_step(payment, account, notification_url),
+            next_step,
             amount: Amount::jpy(payment.amount.value()),
             created_at: timestamp(payment.created_at),
         }
@@ -230,58 +201,15 @@ pub struct TrackView {
 }
 
 impl TrackView {
-    pub fn new(payment: &Payment, account: &Account, notification_url: &str) -> Self {
+    /// The tracking view of `payment`, with its redirect while it is pending.
+    pub fn new(payment: &Payment, next_step: Option<NextStep>) -> Self {
         TrackView {
             id: payment.id.to_string(),
             status: payment.status,
             reason: reason(payment),
             amount: Amount::jpy(payment.amount.value()),
-            next_step: next_step(payment, account, notification_url),
+            next_step,
             updated_at: timestamp(payment.updated_at),
-        }
-    }
-}
-
-/// The answer to a capture, cancel or refund.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct OperationAnswer {
-    pub id: String,
-    pub payment_id: String,
-    #[serde(rename = "type")]
-    pub kind: &'static str,
-    pub status: &'static str,
-    pub amount: Amount,
-    pub payment_status: Status,
-    pub created_at: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<Reason>,
-}
-
-impl OperationAnswer {
-    pub fn new(result: &OperationResult) -> Self {
-        let op = &result.operation;
-        let reason = match (&op.reason, op.status, &result.unknown) {
-            (Some(r), _, _) => Some(Reason::from(r)),
-            (None, OperationStatus::Pending, unknown) => Some(Reason {
-                code: "provider_unavailable".into(),
-                description: format!(
-                    "{} The {} is pending; retry later.",
-                    unknown.as_deref().unwrap_or("The outcome is not known yet."),
-                    op.kind.as_str()
-                ),
-            }),
-            _ => None,
-        };
-        OperationAnswer {
-            id: op.id.to_string(),
-            payment_id: op.payment_id.to_string(),
-            kind: op.kind.as_str(),
-            status: op.status.as_str(),
-            amount: Amount::jpy(op.amount.value()),
-            payment_status: result.payment_status,
-            created_at: timestamp(op.created_at),
-            reason,
         }
     }
 }

@@ -10,9 +10,9 @@ mod common;
 use chrono::Duration;
 use common::hooks::Hooked;
 use kantan::audit::{FindingKind, Report, SbpsCall};
-use kantan::background::LocalOutbox;
+use kantan::local::background::LocalOutbox;
+use kantan::local::sandbox::Fault;
 use kantan::payment::{EventKind, Payment, Status};
-use kantan::sbps::sandbox::Fault;
 use kantan::store::{SqliteStore, Store};
 
 /// The audit as of the app clock, reconciled with the sandbox's SBPS call log.

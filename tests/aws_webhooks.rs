@@ -16,9 +16,10 @@ use kantan::ids::{EndpointId, PaymentId};
 use kantan::jobs::deliver::deliver_batch;
 use kantan::jobs::dispatch::dispatch_batch;
 use kantan::payment::AuditEvent;
+use kantan::service::webhooks::Webhooks;
 use kantan::store::{DynamoStore, StoreError, WebhookStore};
 use kantan::webhooks::queue::{DeliveryQueue, SqsQueue};
-use kantan::webhooks::{AddressPolicy, Delivery, DeliveryKey, Endpoint, MasterKey, Sender, Webhooks};
+use kantan::webhooks::{AddressPolicy, Delivery, DeliveryKey, Endpoint, MasterKey, Sender};
 use serde_json::{Value, json};
 
 /// The template's event source filter: inserts of merchant-visible audit events only.
@@ -124,7 +125,7 @@ fn sqs_queue(q: &Queues) -> SqsQueue {
     SqsQueue::new(q.sqs.clone(), q.main.clone())
 }
 
-async fn setup() -> (Hooked<DynamoStore>, Queues, kantan::store::dynamodb::stream::StreamReader) {
+async fn setup() -> (Hooked<DynamoStore>, Queues, kantan::local::dynamodb_stream::StreamReader) {
     let h = hooked_dynamo().await;
     let q = queues("flow").await;
     let reader = dynamo::stream_reader(&h.local.app.service.store);

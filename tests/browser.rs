@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use common::hooks::Hooked;
 use fantoccini::{Client, ClientBuilder, Locator};
-use kantan::background::LocalOutbox;
+use kantan::local::background::LocalOutbox;
 use serde_json::json;
 
 type Result<T> = std::result::Result<T, String>;
@@ -283,7 +283,7 @@ async fn the_demo_keeps_the_api_key_out_of_every_page() {
             .uri(path)
             .body(lambda_http::Body::Text("amount=1200".into()))
             .expect("request");
-        let answer = kantan::demo::handle(&app, request).await;
+        let answer = kantan::local::demo::handle(&app, request).await;
         assert_eq!(answer.status(), 404, "{method} {path}");
     }
 }

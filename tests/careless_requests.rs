@@ -9,8 +9,8 @@ use std::time::Duration;
 use common::dynamo;
 use common::flow::*;
 use common::*;
-use kantan::config::DEMO_HASH_KEY;
-use kantan::sbps::sandbox::Fault;
+use kantan::accounts::DEMO_HASH_KEY;
+use kantan::local::sandbox::Fault;
 use kantan::store::Persistence;
 use serde_json::json;
 

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use common::flow::{pay_at, reply};
 use common::{DEMO_KEY, seed_body};
-use kantan::config::DEMO_HASH_KEY;
+use kantan::accounts::DEMO_HASH_KEY;
 use serde_json::{Value, json};
 
 /// The gateway's SBPS timeout; the lock window is 5 s more (service::Policy).

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use aws_sdk_dynamodb::types::AttributeValue;
 use common::dynamo::{RequestCounter, store, store_with};
 use common::*;
-use kantan::config::DEMO_HASH_KEY;
+use kantan::accounts::DEMO_HASH_KEY;
 
 #[tokio::test]
 async fn a_created_payment_is_exactly_the_items_of_the_design() {
@@ -251,7 +251,7 @@ async fn an_unreachable_table_is_a_503_without_sdk_details() {
 async fn a_timed_out_capture_is_resumed_by_its_key_on_dynamodb() {
     let local = start_local_on(store().await).await;
     let id = local.authorized("timeout-ddb", 1000).await;
-    local.sandbox.inject(vec![kantan::sbps::sandbox::Fault::Delay { millis: 1500 }]);
+    local.sandbox.inject(vec![kantan::local::sandbox::Fault::Delay { millis: 1500 }]);
     let first = local.op(&id, "captures", None, Some("k-ddb")).await;
     assert_eq!(first.status, 503, "{}", first.text);
     let retry = local.op(&id, "captures", None, Some("k-ddb")).await;

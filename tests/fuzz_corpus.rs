@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use chrono::TimeZone;
-use kantan::config::{DEMO_HASH_KEY, demo_account};
+use kantan::accounts::{DEMO_HASH_KEY, demo_account};
 use kantan::http::Route;
 use kantan::sbps::form::encode_shift_jis_form;
 use kantan::sbps::purchase::{PurchaseRequest, purchase_form};
@@ -22,7 +22,7 @@ const TARGETS: [(&str, Target); 6] = [
     ("operation_body", kantan::fuzzing::operation_body),
     ("xml_answer", kantan::fuzzing::xml_answer),
     ("router", kantan::fuzzing::router),
-    ("purchase_form", kantan::fuzzing::purchase_form),
+    ("purchase_form", kantan::local::fuzzing::purchase_form),
 ];
 
 fn fuzz_dir() -> PathBuf {
@@ -83,7 +83,8 @@ fn write_seed_corpora() {
             ("res_date", "20301110120100"),
             ("limit_second", "600"),
         ];
-        notifications.push(kantan::sbps::sandbox::notification_form(fields, DEMO_HASH_KEY).expect("form").into_bytes());
+        notifications
+            .push(kantan::local::sandbox::notification_form(fields, DEMO_HASH_KEY).expect("form").into_bytes());
     }
     notifications.push(b"pay_method=auone&merchant_id=99999&sps_hashcode=00".to_vec());
     write("notification", &notifications);

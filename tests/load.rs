@@ -20,7 +20,7 @@ use common::DEMO_KEY;
 use common::fault_proxy::{Fault, FaultProxy};
 use common::flow::pay_at;
 use common::hooks::Hooked;
-use kantan::sbps::sandbox::Fault as SbpsFault;
+use kantan::local::sandbox::Fault as SbpsFault;
 use kantan::store::DynamoStore;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};

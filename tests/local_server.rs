@@ -9,9 +9,9 @@ use kantan::store::SqliteStore;
 
 async fn start_server(path: &std::path::Path) -> (String, tokio::task::JoinHandle<std::io::Result<()>>) {
     let app = Arc::new(app_on(SqliteStore::open(path).expect("open")));
-    let listener = kantan::local::bind(0).await.expect("bind");
+    let listener = kantan::local::server::bind(0).await.expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
-    (base, tokio::spawn(kantan::local::serve(app, None, listener)))
+    (base, tokio::spawn(kantan::local::server::serve(app, None, listener)))
 }
 
 #[tokio::test]

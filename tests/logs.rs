@@ -8,9 +8,9 @@ use std::sync::{Arc, Mutex};
 
 use base64::Engine;
 use common::*;
-use kantan::config::{DEMO_API_KEY, DEMO_HASH_KEY};
+use kantan::accounts::{DEMO_API_KEY, DEMO_HASH_KEY};
+use kantan::local::sandbox::Fault;
 use kantan::metrics::{Metrics, Sink};
-use kantan::sbps::sandbox::Fault;
 use kantan::store::SqliteStore;
 
 #[derive(Clone, Default)]
@@ -49,7 +49,7 @@ async fn a_full_flow_logs_every_request_and_no_secret() {
     .await;
     assert_eq!(registered.status, 201, "{}", registered.text);
     let secret = registered.json()["secret"].as_str().expect("secret").to_owned();
-    let runner = kantan::background::Runner::new(local.app.clone()).await.expect("runner");
+    let runner = kantan::local::background::Runner::new(local.app.clone()).await.expect("runner");
 
     let id = local.authorized("logs-1", 1000).await;
     local.sandbox.inject(vec![Fault::Error { code: "40209025".into() }]);

@@ -9,9 +9,9 @@ mod common;
 
 use chrono::Duration;
 use common::hooks::Hooked;
-use kantan::background::LocalOutbox;
+use kantan::local::background::LocalOutbox;
+use kantan::local::sandbox::Fault;
 use kantan::payment::OperationStatus;
-use kantan::sbps::sandbox::Fault;
 
 fn faults() -> Vec<(&'static str, Fault)> {
     let error = |code: &str| Fault::Error { code: code.into() };

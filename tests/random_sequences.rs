@@ -16,9 +16,9 @@ mod common;
 
 use chrono::Duration;
 use common::hooks::Hooked;
-use kantan::background::LocalOutbox;
+use kantan::local::background::LocalOutbox;
+use kantan::local::sandbox::Fault;
 use kantan::payment::{OperationStatus, Status};
-use kantan::sbps::sandbox::Fault;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 

@@ -6,7 +6,7 @@ mod common;
 use chrono::{DateTime, TimeZone, Utc};
 use common::flow::reply;
 use common::*;
-use kantan::config::DEMO_HASH_KEY;
+use kantan::accounts::DEMO_HASH_KEY;
 use kantan::payment::ProviderCall;
 use kantan::sbps::api::api_request;
 

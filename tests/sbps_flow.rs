@@ -9,9 +9,9 @@ use std::sync::Arc;
 use chrono::{Duration, TimeZone, Utc};
 use common::flow::*;
 use common::*;
-use kantan::config::DEMO_HASH_KEY;
+use kantan::accounts::DEMO_HASH_KEY;
 use kantan::ids::PaymentId;
-use kantan::sbps::sandbox::Fault;
+use kantan::local::sandbox::Fault;
 use serde_json::json;
 
 const CAPTURE: &str = "ST02-00201-402";

@@ -5,7 +5,9 @@ mod common;
 
 use std::sync::{Arc, Mutex};
 
-use kantan::config::{DEMO_ACCOUNT_ID, Settings, demo_account};
+use kantan::accounts::{DEMO_ACCOUNT_ID, demo_account};
+
+use kantan::config::Settings;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 

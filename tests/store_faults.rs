@@ -10,7 +10,7 @@ use std::time::Duration;
 use common::fault_proxy::{Fault, FaultProxy};
 use common::flow::{Reply, notification_body, reply};
 use common::{Call, send};
-use kantan::config::DEMO_HASH_KEY;
+use kantan::accounts::DEMO_HASH_KEY;
 use kantan::http::router::Route;
 use kantan::metrics::{Metrics, Sink};
 use kantan::store::{DynamoStore, Store, StoreError};

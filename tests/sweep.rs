@@ -8,9 +8,9 @@ mod common;
 
 use chrono::Duration;
 use common::hooks::Hooked;
-use kantan::background::LocalOutbox;
+use kantan::local::background::LocalOutbox;
+use kantan::local::sandbox::Fault;
 use kantan::payment::Status;
-use kantan::sbps::sandbox::Fault;
 use serde_json::{Value, json};
 
 const CAPTURE: &str = "ST02-00201-402";

@@ -9,7 +9,7 @@ use chrono::Duration;
 use common::flow::{Reply, reply};
 use common::hooks::Hooked;
 use common::{DEMO_KEY, OTHER_KEY};
-use kantan::background::LocalOutbox;
+use kantan::local::background::LocalOutbox;
 use serde_json::{Value, json};
 
 async fn post<S: LocalOutbox>(h: &Hooked<S>, path: &str, body: Option<Value>, key: &str, idem: Option<&str>) -> Reply {
@@ -156,7 +156,7 @@ async fn a_deployed_gateway_refuses_loopback_in_every_form() {
     })
     .expect("settings");
     let app = common::app_with(kantan::store::SqliteStore::in_memory().expect("store"), settings);
-    let app = kantan::background::with_local_webhooks(app).await.expect("webhooks");
+    let app = kantan::local::background::with_local_webhooks(app).await.expect("webhooks");
     for url in [
         "https://127.0.0.1/hook",
         "https://2130706433/hook",

@@ -10,14 +10,15 @@ use chrono::{DateTime, Duration, Utc};
 use common::DEMO_KEY;
 use common::flow::reply;
 use common::hooks::{Hooked, independently_verified};
-use kantan::background::LocalOutbox;
 use kantan::ids::{EndpointId, PaymentId};
+use kantan::local::background::LocalOutbox;
 use kantan::payment::{AuditEvent, EventKind};
+use kantan::service::webhooks::Webhooks;
+use kantan::service::webhooks::deliver::Next;
 use kantan::store::{Store, StoreError, WebhookStore};
-use kantan::webhooks::deliver::Next;
 use kantan::webhooks::queue::LocalQueue;
-use kantan::webhooks::schedule::RETRY_DELAYS;
-use kantan::webhooks::{AddressPolicy, Delivery, DeliveryKey, DeliveryState, Endpoint, MasterKey, Sender, Webhooks};
+use kantan::webhooks::retry_schedule::RETRY_DELAYS;
+use kantan::webhooks::{AddressPolicy, Delivery, DeliveryKey, DeliveryState, Endpoint, MasterKey, Sender};
 use serde_json::{Value, json};
 
 fn time(v: &Value) -> DateTime<Utc> {
@@ -359,7 +360,7 @@ async fn a_failed_transition_writes_no_event() {
 async fn the_local_runner_acts_within_two_seconds_of_the_clock() {
     let h = common::hooks::hooked().await;
     h.register("live", &[]).await;
-    let runner = kantan::background::Runner::new(std::sync::Arc::clone(&h.local.app)).await.expect("runner");
+    let runner = kantan::local::background::Runner::new(std::sync::Arc::clone(&h.local.app)).await.expect("runner");
     let running = tokio::spawn(runner.run());
     let arrived = |kind: &'static str| {
         let h = &h;

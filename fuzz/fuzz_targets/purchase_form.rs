@@ -1,2 +1,2 @@
 #![no_main]
-libfuzzer_sys::fuzz_target!(|data: &[u8]| kantan::fuzzing::purchase_form(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| kantan::local::fuzzing::purchase_form(data));

@@ -1,5 +1,5 @@
 //! Lambda: `sweep` (see `kantan::jobs` and DESIGN §8).
 #[tokio::main]
-async fn main() -> Result<(), kantan::app::Error> {
+async fn main() -> Result<(), kantan::Error> {
     kantan::app::run_job(kantan::app::Job::Sweep).await
 }

@@ -14,8 +14,8 @@ use super::{App, PaymentIdLog, json_response};
 use crate::ids::PaymentId;
 use crate::payment::EventKind;
 use crate::service::Provider;
+use crate::service::webhooks::redeliver::EventWithDeliveries;
 use crate::store::Persistence;
-use crate::webhooks::endpoints::EventWithDeliveries;
 use crate::webhooks::{Delivery, DeliveryState};
 
 #[derive(Serialize)]

@@ -10,8 +10,9 @@ use serde::Serialize;
 
 use super::create::check_merchant_reference;
 use super::error::{ApiError, FieldError};
+use super::next_step::next_step;
 use super::request::authenticate;
-use super::views::{PaymentView, next_step};
+use super::views::PaymentView;
 use super::{App, json_response};
 use crate::payment::Status;
 use crate::service::{ListQuery, Provider};

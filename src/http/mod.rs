@@ -6,6 +6,7 @@ pub mod create;
 pub mod error;
 pub mod events;
 pub mod list;
+pub mod next_step;
 pub mod notify;
 pub mod operations;
 pub mod render;
@@ -24,9 +25,9 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use crate::config::Settings;
 use crate::payment::OperationKind;
 use crate::sbps::api::SbpsClient;
+use crate::service::webhooks::Webhooks;
 use crate::service::{Provider, Service};
 use crate::store::Persistence;
-use crate::webhooks::Webhooks;
 use crate::webhooks::queue::DeliveryQueue;
 
 pub use error::ApiError;

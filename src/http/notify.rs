@@ -8,7 +8,7 @@ use lambda_http::{Body, Request, Response};
 
 use super::{App, PaymentIdLog};
 use crate::ids::PaymentId;
-use crate::sbps::result::parse_notification;
+use crate::sbps::result_notification::parse_notification;
 use crate::service::{NotificationOutcome, Provider};
 use crate::store::Store;
 

@@ -3,14 +3,16 @@
 
 use lambda_http::http::{HeaderValue, StatusCode};
 use lambda_http::{Body, Response};
+use serde::Serialize;
 
 use super::error::{ApiError, failure_retry_after, failure_status};
 use super::json_response;
-use super::views::{CreatedPayment, OperationAnswer};
-use crate::config::Account;
-use crate::payment::{OperationStatus, Payment};
+use super::next_step::next_step;
+use crate::accounts::Account;
+use crate::payment::{OperationStatus, Payment, Status};
 use crate::service::{OperationResult, Render, ServiceError};
 use crate::store::StoredResponse;
+use crate::views::{Amount, CreatedPayment, Reason, timestamp};
 
 /// Seconds a merchant is told to wait before retrying an operation whose outcome is unknown.
 const PENDING_RETRY_AFTER: u32 = 5;
@@ -22,7 +24,7 @@ pub struct HttpRender<'a> {
 
 impl Render for HttpRender<'_> {
     fn payment_created(&self, payment: &Payment, account: &Account) -> Result<StoredResponse, ServiceError> {
-        let view = CreatedPayment::new(payment, account, self.notification_url);
+        let view = CreatedPayment::new(payment, next_step(payment, account, self.notification_url));
         let body = serde_json::to_string(&view).map_err(|_| ServiceError::Internal("rendering a payment"))?;
         Ok(StoredResponse { status: StatusCode::CREATED.as_u16(), body })
     }
@@ -78,4 +80,48 @@ pub fn replayed(stored: StoredResponse) -> Result<Response<Body>, ApiError> {
 fn stored_response(stored: StoredResponse) -> Result<Response<Body>, ApiError> {
     let status = StatusCode::from_u16(stored.status).map_err(|_| ApiError::Internal)?;
     Ok(json_response(status, stored.body))
+}
+
+/// The answer to a capture, cancel or refund.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OperationAnswer {
+    pub id: String,
+    pub payment_id: String,
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub status: &'static str,
+    pub amount: Amount,
+    pub payment_status: Status,
+    pub created_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<Reason>,
+}
+
+impl OperationAnswer {
+    pub fn new(result: &OperationResult) -> Self {
+        let op = &result.operation;
+        let reason = match (&op.reason, op.status, &result.unknown) {
+            (Some(r), _, _) => Some(Reason::from(r)),
+            (None, OperationStatus::Pending, unknown) => Some(Reason {
+                code: "provider_unavailable".into(),
+                description: format!(
+                    "{} The {} is pending; retry later.",
+                    unknown.as_deref().unwrap_or("The outcome is not known yet."),
+                    op.kind.as_str()
+                ),
+            }),
+            _ => None,
+        };
+        OperationAnswer {
+            id: op.id.to_string(),
+            payment_id: op.payment_id.to_string(),
+            kind: op.kind.as_str(),
+            status: op.status.as_str(),
+            amount: Amount::jpy(op.amount.value()),
+            payment_status: result.payment_status,
+            created_at: timestamp(op.created_at),
+            reason,
+        }
+    }
 }

@@ -10,7 +10,7 @@ use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
 use super::error::{ApiError, FieldError};
-use crate::config::{Account, Accounts};
+use crate::accounts::{Account, Accounts};
 use crate::money::{MAX_YEN, Yen};
 
 /// Bodies larger than this are refused (413) before they are parsed.

@@ -15,11 +15,12 @@ use super::{App, json_response};
 use crate::ids::EndpointId;
 use crate::payment::EventKind;
 use crate::service::idempotency::run_once;
+use crate::service::webhooks::Webhooks;
+use crate::service::webhooks::endpoints::{EndpointError, WithSecret};
 use crate::service::{Answered, IdempotencyKey, Provider};
 use crate::store::{Persistence, Store, StoredResponse};
-use crate::webhooks::endpoints::{EndpointError, WithSecret};
 use crate::webhooks::queue::DeliveryQueue;
-use crate::webhooks::{Endpoint, EndpointStatus, Webhooks, event_types};
+use crate::webhooks::{Endpoint, EndpointStatus, event_types};
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]

@@ -7,10 +7,11 @@
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 
+use crate::service::webhooks::Webhooks;
+use crate::service::webhooks::deliver::Next;
 use crate::store::WebhookStore;
-use crate::webhooks::deliver::Next;
 use crate::webhooks::queue::{SQS_MAX_VISIBILITY_SECONDS, SqsQueue};
-use crate::webhooks::{DeliveryKey, Queue, Webhooks};
+use crate::webhooks::{DeliveryKey, Queue};
 
 /// Delivers a batch, its messages side by side (one slow receiver does not hold the others
 /// back); the answer names the messages to keep.

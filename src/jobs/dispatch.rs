@@ -9,9 +9,10 @@ use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventR
 
 use crate::ids::PaymentId;
 use crate::payment::AuditEvent;
+use crate::service::webhooks::Webhooks;
 use crate::store::WebhookStore;
 use crate::store::item::EventItem;
-use crate::webhooks::{Queue, Webhooks};
+use crate::webhooks::Queue;
 
 /// What one record is to `dispatch`.
 #[derive(Debug)]

@@ -4,3 +4,4 @@
 
 pub mod deliver;
 pub mod dispatch;
+pub mod sweep;

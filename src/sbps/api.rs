@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 
 use super::datetime::sbps_datetime;
 use super::xml::{ApiRequest, decode_shift_jis, parse_flat};
-use crate::config::SbpsAccount;
+use crate::accounts::SbpsAccount;
 use crate::metrics::Metrics;
 use crate::payment::{FailureCode, FailureReason, OperationKind, ProviderAnswer, ProviderCall};
 

@@ -7,9 +7,7 @@ pub mod datetime;
 pub mod form;
 pub mod hashcode;
 pub mod purchase;
-pub mod result;
-#[cfg(feature = "sandbox")]
-pub mod sandbox;
+pub mod result_notification;
 pub mod xml;
 
 pub use hashcode::{Charset, HashError, sps_hashcode, verify_hashcode};

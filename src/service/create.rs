@@ -3,12 +3,12 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use super::conflict_retry::retry_on_conflict;
 use super::idempotency::{Decision, IdempotencyKey};
 use super::operate::answer_without_work;
 use super::read::SweepOutcome;
-use super::retry::retry_on_conflict;
 use super::{Answered, Provider, Render, Service, ServiceError};
-use crate::config::Account;
+use crate::accounts::Account;
 use crate::crash_point::{CrashPoint, reach};
 use crate::ids::{PaymentId, TrackId};
 use crate::money::Yen;

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::{Provider, Service, ServiceError};
-use crate::config::Account;
+use crate::accounts::Account;
 use crate::payment::{Payment, Status};
 use crate::store::Store;
 use crate::store::listing::{ListFilter, ShardPosition};
@@ -119,7 +119,7 @@ impl<S: Store, P: Provider> Service<S, P> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::demo_account;
+    use crate::accounts::demo_account;
 
     fn query() -> ListQuery {
         ListQuery {
@@ -137,7 +137,7 @@ mod tests {
         let account = demo_account("http://127.0.0.1:3000");
         let mut other = account.clone();
         other.processing_account_id = "2HdOtherAccount000000000000".into();
-        other.sbps.hash_key = crate::config::Secret::new("another hash key");
+        other.sbps.hash_key = crate::accounts::Secret::new("another hash key");
         let f = fingerprint(&account, &query());
         let body = CursorBody { f: f.clone(), p: vec![ShardPosition::After("2030-01-01T00:00:00.000Z#x".into())] };
         let cursor = encode(&account, &body).unwrap_or_default();

@@ -10,9 +10,10 @@
 //! * the sweeper's entry points: expire one due payment, recover one due operation.
 //!
 //! It is generic over the [`Store`] port and the [`Provider`] port; one idempotency decision
-//! ([`idempotency::decide`]), one retry-on-conflict helper ([`retry::retry_on_conflict`]), and
+//! ([`idempotency::decide`]), one retry-on-conflict helper ([`conflict_retry::retry_on_conflict`]), and
 //! one place that commits a transition ([`Service::commit`]).
 
+pub mod conflict_retry;
 mod create;
 pub mod idempotency;
 mod list;
@@ -20,15 +21,15 @@ mod notify;
 mod operate;
 pub mod provider;
 mod read;
-pub mod retry;
 mod sweep;
 #[cfg(all(test, feature = "embedded"))]
 mod tests;
+pub mod webhooks;
 
 use chrono::Duration;
 
+use crate::accounts::{Account, Accounts};
 use crate::clock::Clock;
-use crate::config::{Account, Accounts};
 use crate::ids::PaymentId;
 use crate::metrics::Metrics;
 use crate::payment::{Operation, OperationStatus, Payment, StateError, Status, Transition};

@@ -1,11 +1,11 @@
 //! SBPS's result notification, verified at the wire by `sbps::result`, applied to its payment
 //! by the domain's rule.
 
-use super::retry::retry_on_conflict;
+use super::conflict_retry::retry_on_conflict;
 use super::{Provider, Service, ServiceError};
 use crate::ids::OperationId;
 use crate::payment::{NotificationRefusal, ResultDecision, Status};
-use crate::sbps::result::ResultNotification;
+use crate::sbps::result_notification::ResultNotification;
 use crate::store::Store;
 
 /// How a verified notification ended.

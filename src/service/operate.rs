@@ -8,10 +8,10 @@ use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
 
+use super::conflict_retry::retry_on_conflict;
 use super::idempotency::{Decision, IdempotencyKey, decide};
-use super::retry::retry_on_conflict;
 use super::{Answered, OperationResult, Provider, Render, Service, ServiceError};
-use crate::config::Account;
+use crate::accounts::Account;
 use crate::crash_point::{CrashPoint, reach};
 use crate::ids::{OperationId, PaymentId};
 use crate::money::Yen;

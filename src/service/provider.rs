@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 
-use crate::config::Account;
+use crate::accounts::Account;
 use crate::payment::{Operation, ProviderAnswer};
 use crate::sbps::api::SbpsClient;
 

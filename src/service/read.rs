@@ -3,9 +3,9 @@
 //! again under the resend lease (a version-conditioned write), so however many reads, retries
 //! and sweeps arrive together, one call goes out per lock window.
 
-use super::retry::retry_on_conflict;
+use super::conflict_retry::retry_on_conflict;
 use super::{Provider, Service, ServiceError};
-use crate::config::Account;
+use crate::accounts::Account;
 use crate::ids::{OperationId, PaymentId, TrackId};
 use crate::payment::{AuditEvent, OperationStatus, Payment, Resender, Status};
 use crate::store::Store;

@@ -6,6 +6,7 @@
 use chrono::{DateTime, Duration, Utc};
 
 use super::{Provider, Service, ServiceError, SweepOutcome};
+use crate::metrics::Metrics;
 use crate::store::{DueEntry, Store, StoreError, due_minute};
 
 /// Where a sweeper that never ran starts: this long before the last whole minute.
@@ -27,6 +28,13 @@ pub struct SweepReport {
     pub cursor: Option<DateTime<Utc>>,
     /// How far the last whole minute is behind the cursor after this sweep, in minutes.
     pub lag_minutes: i64,
+}
+
+impl SweepReport {
+    /// Records the sweep's metrics (CloudWatch: lag, expired, settled, errors).
+    pub fn record(&self, metrics: &Metrics) {
+        metrics.sweep(self.lag_minutes, self.expired, self.settled, self.errors);
+    }
 }
 
 impl<S: Store, P: Provider> Service<S, P> {
@@ -102,7 +110,7 @@ impl<S: Store, P: Provider> Service<S, P> {
             }
         }
         report.lag_minutes = report.cursor.map_or(0, |c| (last - c).num_minutes().max(0));
-        self.metrics.sweep(&report);
+        report.record(&self.metrics);
         tracing::info!(
             minutes = report.minutes,
             expired = report.expired,

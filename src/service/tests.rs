@@ -7,14 +7,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use chrono::{DateTime, Duration, TimeZone, Utc};
 
 use super::*;
-use crate::config::{DEMO_ACCOUNT_ID, demo_account};
+use crate::accounts::{DEMO_ACCOUNT_ID, demo_account};
 use crate::ids::{OperationId, TrackId};
 use crate::money::Yen;
 use crate::payment::{
     AuditEvent, EventKind, FailureCode, FailureReason, NotificationRefusal, OperationKind, OperationStatus,
     ProviderAnswer, PurchaseResult,
 };
-use crate::sbps::result::ResultNotification;
+use crate::sbps::result_notification::ResultNotification;
 use crate::store::{IdempotencyRecord, NewPaymentRecord, SqliteStore};
 
 type TestService = Service<SqliteStore, ScriptedProvider>;

@@ -32,8 +32,6 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 pub mod listing;
-#[cfg(feature = "sandbox")]
-pub mod stream;
 mod webhooks;
 
 use super::item::{EventItem, IdempotencyItem, OperationItem, PaymentItem};

@@ -13,7 +13,7 @@ use crate::ids::PaymentId;
 use crate::payment::{Payment, Status};
 
 /// Most shards an account's listing may be spread over.
-pub const MAX_LIST_SHARDS: u32 = 16;
+pub use crate::accounts::MAX_LIST_SHARDS;
 
 /// The shard of the listing index a new payment of an account with `shards` shards goes to.
 pub fn list_shard_of(id: &PaymentId, shards: u32) -> u32 {

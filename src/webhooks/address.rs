@@ -25,6 +25,17 @@ impl AddressPolicy {
     /// looked up.
     pub const LOOPBACK_ONLY: AddressPolicy = AddressPolicy { allow_loopback: true, allow_public: false };
 
+    /// The policy of a gateway that runs on loopback itself (`local`) or not, and was told to
+    /// keep webhooks on the machine (`WEBHOOK_LOOPBACK_ONLY`) or not: public addresses; in local
+    /// mode loopback too; told so, loopback only.
+    pub fn for_gateway(runs_on_loopback: bool, loopback_only: bool) -> AddressPolicy {
+        match (runs_on_loopback, loopback_only) {
+            (true, true) => AddressPolicy::LOOPBACK_ONLY,
+            (true, false) => AddressPolicy::LOCAL,
+            (false, _) => AddressPolicy::PRODUCTION,
+        }
+    }
+
     /// Whether an address a name resolved to may be connected to.
     pub fn allows(&self, ip: IpAddr) -> bool {
         (self.allow_public && is_public(ip)) || (self.allow_loopback && ip.is_loopback())

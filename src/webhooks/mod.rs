@@ -15,22 +15,15 @@
 
 pub mod address;
 pub mod body;
-pub mod deliver;
-pub mod dispatch;
-pub mod endpoints;
 pub mod queue;
-#[cfg(feature = "sandbox")]
-pub mod receiver;
-pub mod schedule;
+pub mod retry_schedule;
 pub mod sender;
 pub mod signature;
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::clock::Clock;
 use crate::ids::{EndpointId, PaymentId};
-use crate::metrics::Metrics;
 use crate::payment::EventKind;
 
 pub use address::AddressPolicy;
@@ -85,8 +78,8 @@ pub struct Endpoint {
     pub updated_at: DateTime<Utc>,
     /// Incremented by every change; the store's optimistic lock.
     pub version: u64,
-    /// The fingerprint ([`crate::service::IdempotencyKey::fingerprint`]) of the keyed request
-    /// that created it, and of the last that rotated its secret: a retry of either, whatever
+    /// The fingerprint of the keyed request (the idempotency key and the request's hash) that
+    /// created it, and of the last that rotated its secret: a retry of either, whatever
     /// became of the first attempt's answer, finds its work done instead of doing it twice.
     pub created_by: Option<String>,
     pub rotated_by: Option<String>,
@@ -177,17 +170,4 @@ impl Delivery {
     pub fn expires_at(&self) -> DateTime<Utc> {
         self.created_at + delivery_retention()
     }
-}
-
-/// The webhook machinery: the store, the master key, the vetted sender, the queue and the
-/// clock.
-pub struct Webhooks<S, Q> {
-    pub store: S,
-    pub queue: Q,
-    pub sender: Sender,
-    /// The key endpoint secrets derive from; `None` in the functions that never sign
-    /// (`dispatch`), which are not given it.
-    pub master_key: Option<MasterKey>,
-    pub clock: Clock,
-    pub metrics: Metrics,
 }

@@ -147,13 +147,13 @@ pub async fn store() -> DynamoStore {
 }
 
 /// The table's stream, read as Lambda's event source mapping would (for `dispatch`).
-pub fn stream_reader(store: &DynamoStore) -> kantan::store::dynamodb::stream::StreamReader {
+pub fn stream_reader(store: &DynamoStore) -> kantan::local::dynamodb_stream::StreamReader {
     let config = aws_sdk_dynamodbstreams::Config::builder()
         .behavior_version(aws_sdk_dynamodbstreams::config::BehaviorVersion::latest())
         .endpoint_url(endpoint())
         .region(aws_sdk_dynamodbstreams::config::Region::new("us-east-1"))
         .credentials_provider(aws_sdk_dynamodbstreams::config::Credentials::new("local", "local", None, None, "test"));
-    kantan::store::dynamodb::stream::StreamReader::new(
+    kantan::local::dynamodb_stream::StreamReader::new(
         aws_sdk_dynamodbstreams::Client::from_conf(config.build()),
         store.client().clone(),
         store.table(),

@@ -205,7 +205,7 @@ pub fn notification_body(
         ("res_date", "20301110120100"),
         ("limit_second", "600"),
     ];
-    kantan::sbps::sandbox::notification_form(fields, key).expect("form")
+    kantan::local::sandbox::notification_form(fields, key).expect("form")
 }
 
 /// The redirect of a created payment: its URL and its params, in order.

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use kantan::background::{LocalOutbox, OutboxSource, Runner, Tick};
+use kantan::local::background::{LocalOutbox, OutboxSource, Runner, Tick};
 use kantan::metrics::Metrics;
 use kantan::sbps::api::SbpsClient;
 use kantan::store::{DynamoStore, SqliteStore};
@@ -36,7 +36,7 @@ pub async fn hooked_dynamo() -> Hooked<DynamoStore> {
 /// On `store` (DynamoDB Local, possibly through a fault proxy), its stream read by `reader`.
 pub async fn hooked_dynamo_on(
     store: DynamoStore,
-    reader: kantan::store::dynamodb::stream::StreamReader,
+    reader: kantan::local::dynamodb_stream::StreamReader,
 ) -> Hooked<DynamoStore> {
     let local = start_local_with(store, Metrics::silent()).await;
     let runner =

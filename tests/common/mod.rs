@@ -26,12 +26,13 @@ pub mod moto;
 pub mod openapi;
 
 use chrono::{DateTime, TimeZone, Utc};
+use kantan::accounts::{Account, Accounts, demo_account};
 use kantan::clock::Clock;
-use kantan::config::{Account, Accounts, Settings, demo_account};
+use kantan::config::Settings;
 use kantan::http::{App, handle};
+use kantan::local::sandbox::Sandbox;
 use kantan::metrics::Metrics;
 use kantan::sbps::api::SbpsClient;
-use kantan::sbps::sandbox::Sandbox;
 use kantan::service::{Policy, Provider, Service};
 use kantan::store::{Persistence, SqliteStore};
 use lambda_http::{Body, Request, Response};
@@ -134,7 +135,7 @@ pub async fn start_local_on<S: Persistence>(store: S) -> Local<S> {
 }
 
 pub async fn start_local_with<S: Persistence>(store: S, metrics: Metrics) -> Local<S> {
-    let listener = kantan::local::bind(0).await.expect("bind");
+    let listener = kantan::local::server::bind(0).await.expect("bind");
     let port = listener.local_addr().expect("addr").port().to_string();
     let settings = Settings::from_lookup(|name| match name {
         "PORT" => Some(port.clone()),
@@ -146,14 +147,14 @@ pub async fn start_local_with<S: Persistence>(store: S, metrics: Metrics) -> Loc
     let base = settings.public_base_url.clone();
     let sbps = SbpsClient::new(settings.sbps_connect_timeout, settings.sbps_timeout, metrics.clone());
     // With its local webhook machinery (nothing runs it unless a test makes a runner).
-    let app = kantan::background::with_local_webhooks(app_with_provider(store, sbps, settings, metrics))
+    let app = kantan::local::background::with_local_webhooks(app_with_provider(store, sbps, settings, metrics))
         .await
         .expect("local webhooks");
     let sandbox = Arc::new(
         Sandbox::new(app.service.clock.clone(), Sandbox::merchants_of(&app.service.accounts)).expect("sandbox"),
     );
     let app = Arc::new(app);
-    let server = tokio::spawn(kantan::local::serve(app.clone(), Some(sandbox.clone()), listener));
+    let server = tokio::spawn(kantan::local::server::serve(app.clone(), Some(sandbox.clone()), listener));
     Local { base, app, sandbox, http: reqwest::Client::new(), server }
 }
 

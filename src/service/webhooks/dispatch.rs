@@ -3,10 +3,12 @@
 //! row) makes no second delivery; a delivery left unsent by a dispatch that died before its
 //! message went out is sent again.
 
-use super::{Delivery, DeliveryKey, DeliveryState, EndpointStatus, Queue, Webhooks};
+use super::Webhooks;
 use crate::ids::PaymentId;
 use crate::payment::AuditEvent;
 use crate::store::{StoreError, WebhookStore};
+use crate::webhooks::queue::{Queue, QueueError};
+use crate::webhooks::{Delivery, DeliveryKey, DeliveryState, EndpointStatus};
 
 /// What one event's dispatch did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -24,7 +26,7 @@ pub enum DispatchError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
-    Queue(#[from] super::queue::QueueError),
+    Queue(#[from] QueueError),
 }
 
 impl<S: WebhookStore, Q: Queue> Webhooks<S, Q> {

@@ -12,7 +12,7 @@ use super::{Purchase, PurchaseStatus, Sandbox, html_escape, text};
 use crate::sbps::form::{decode_shift_jis_form, encode_shift_jis_form};
 use crate::sbps::hashcode::{Charset, verify_hashcode};
 use crate::sbps::purchase::purchase_hashcode;
-use crate::sbps::result::{RESULT_HASH_ORDER, result_hashcode};
+use crate::sbps::result_notification::{RESULT_HASH_ORDER, result_hashcode};
 
 /// `res_err_code` of a purchase the payer declined on the au screens (402, U1: user error).
 pub const DECLINED_BY_PAYER: &str = "402U1999";

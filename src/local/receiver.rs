@@ -16,7 +16,7 @@ use lambda_http::http::{HeaderValue, Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
 
-use super::signature::{EndpointSecret, VerifyError, verify};
+use crate::webhooks::signature::{EndpointSecret, VerifyError, verify};
 
 /// What one delivery looked like when it arrived.
 #[derive(Debug, Clone, Serialize)]

@@ -15,7 +15,7 @@ use tokio::net::TcpListener;
 
 use crate::http::request::MAX_BODY_BYTES;
 use crate::http::{ApiError, App, handle};
-use crate::sbps::sandbox::{ResetConnection, Sandbox};
+use crate::local::sandbox::{ResetConnection, Sandbox};
 use crate::service::Provider;
 use crate::store::Persistence;
 
@@ -69,10 +69,10 @@ pub async fn serve<S: Persistence, P: Provider>(
             let path = req.uri().path();
             let to_sandbox = path.starts_with("/sandbox/");
             let to_document = path == "/openapi.yaml";
-            let to_demo = crate::demo::is_demo_path(path);
+            let to_demo = crate::local::demo::is_demo_path(path);
             match sandbox {
                 _ if to_document => openapi_document(&req),
-                Some(_) if to_demo => crate::demo::handle(&app, req).await,
+                Some(_) if to_demo => crate::local::demo::handle(&app, req).await,
                 Some(sandbox) if to_sandbox => sandbox.handle(req).await,
                 _ => handle(&app, req, None).await,
             }
@@ -122,7 +122,7 @@ where
 }
 
 /// The API's contract (OpenAPI 3.1, the repository's `openapi.yaml`), compiled in.
-pub const OPENAPI_YAML: &str = include_str!("../openapi.yaml");
+pub const OPENAPI_YAML: &str = include_str!("../../openapi.yaml");
 
 fn openapi_document(req: &lambda_http::Request) -> lambda_http::Response<Body> {
     use lambda_http::http::{Method, StatusCode, header};

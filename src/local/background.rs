@@ -9,15 +9,17 @@ use std::time::Duration;
 
 use tokio::sync::Mutex;
 
-use crate::app::{Error, load_master_key};
+use crate::Error;
+use crate::app::load_master_key;
 use crate::http::App;
 use crate::jobs::dispatch::dispatch_batch;
+use crate::local::dynamodb_stream::StreamReader;
 use crate::service::Provider;
-use crate::store::dynamodb::stream::StreamReader;
+use crate::service::webhooks::Webhooks;
+use crate::service::webhooks::deliver::Next;
 use crate::store::{DynamoStore, Persistence, SqliteStore, due_minute};
-use crate::webhooks::deliver::Next;
 use crate::webhooks::queue::{DeliveryQueue, LocalQueue};
-use crate::webhooks::{Sender, Webhooks};
+use crate::webhooks::{AddressPolicy, Sender};
 
 const TICK: Duration = Duration::from_millis(200);
 /// Most outbox events dispatched per tick.
@@ -60,7 +62,7 @@ impl LocalOutbox for DynamoStore {
 pub async fn with_local_webhooks<S: Persistence, P: Provider>(app: App<S, P>) -> Result<App<S, P>, Error> {
     let master_key = load_master_key(&app.settings, None, true).await?;
     let clock = app.service.clock.clone();
-    let policy = app.settings.webhook_address_policy();
+    let policy = AddressPolicy::for_gateway(app.settings.is_local(), app.settings.webhook_loopback_only);
     let webhooks = Webhooks {
         store: app.service.store.clone(),
         queue: DeliveryQueue::Local(LocalQueue::new(clock.clone())),

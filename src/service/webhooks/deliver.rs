@@ -6,11 +6,13 @@
 
 use chrono::{DateTime, Utc};
 
-use super::schedule::{endpoint_worn_out, next_attempt, random_jitter};
-use super::sender::{AttemptOutcome, Message};
-use super::signature::signature_header;
-use super::{Delivery, DeliveryKey, DeliveryState, Endpoint, EndpointStatus, Queue, Webhooks};
+use super::Webhooks;
 use crate::store::{StoreError, WebhookStore};
+use crate::webhooks::queue::Queue;
+use crate::webhooks::retry_schedule::{endpoint_worn_out, next_attempt, random_jitter};
+use crate::webhooks::sender::{AttemptOutcome, Message};
+use crate::webhooks::signature::signature_header;
+use crate::webhooks::{Delivery, DeliveryKey, DeliveryState, Endpoint, EndpointStatus};
 
 /// What the queue does with the message after [`Webhooks::deliver`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

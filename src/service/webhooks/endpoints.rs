@@ -1,16 +1,16 @@
-//! A merchant's endpoints: register (at most 5, URL rules of [`super::address`]), list, read,
-//! delete, rotate the secret (the previous one signs beside it for 24 h), enable again; and an
-//! event's redelivery with its original id.
+//! A merchant's endpoints: register (at most 5, URL rules of [`crate::webhooks::address`]),
+//! list, read, delete, rotate the secret (the previous one signs beside it for 24 h), enable
+//! again.
 
 use chrono::{DateTime, Utc};
 
-use super::address::{UrlError, validate_url};
-use super::{
-    Delivery, DeliveryKey, DeliveryState, Endpoint, EndpointStatus, MAX_ENDPOINTS, Queue, Webhooks, rotation_overlap,
-};
-use crate::ids::{EndpointId, PaymentId};
-use crate::payment::{AuditEvent, EventKind, Outbox};
+use super::Webhooks;
+use crate::ids::EndpointId;
+use crate::payment::EventKind;
 use crate::store::{StoreError, WebhookStore};
+use crate::webhooks::address::{UrlError, validate_url};
+use crate::webhooks::queue::Queue;
+use crate::webhooks::{Endpoint, EndpointStatus, MAX_ENDPOINTS, rotation_overlap};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EndpointError {
@@ -46,14 +46,6 @@ impl From<StoreError> for EndpointError {
 pub struct WithSecret {
     pub endpoint: Endpoint,
     pub secret: String,
-}
-
-/// An event of a payment with its deliveries.
-#[derive(Debug, Clone)]
-pub struct EventWithDeliveries {
-    pub event: AuditEvent,
-    pub outbox: Outbox,
-    pub deliveries: Vec<Delivery>,
 }
 
 impl<S: WebhookStore, Q: Queue> Webhooks<S, Q> {
@@ -175,68 +167,5 @@ impl<S: WebhookStore, Q: Queue> Webhooks<S, Q> {
             }
         }
         Err(EndpointError::Conflict)
-    }
-
-    /// The merchant-visible events of `payment` (already known to be `account`'s), each with
-    /// its deliveries.
-    pub async fn events_of(
-        &self,
-        events: Vec<AuditEvent>,
-        payment: &PaymentId,
-    ) -> Result<Vec<EventWithDeliveries>, EndpointError> {
-        let deliveries = self.store.deliveries(payment).await?;
-        Ok(events
-            .into_iter()
-            .filter_map(|event| {
-                let outbox = event.outbox.clone()?;
-                let mine = deliveries.iter().filter(|d| d.key.seq == event.seq).cloned().collect();
-                Some(EventWithDeliveries { event, outbox, deliveries: mine })
-            })
-            .collect())
-    }
-
-    /// Sends event `event_id` of `account` again, with its original id, to every enabled
-    /// endpoint subscribed to its type: each delivery starts a new schedule. How many were
-    /// enqueued.
-    pub async fn redeliver(&self, account: &str, event_id: &str) -> Result<usize, EndpointError> {
-        let (payment, seq) = Outbox::parse_event_id(event_id).ok_or(EndpointError::EventNotFound)?;
-        let event = self.store.event(&payment, seq).await?;
-        let Some(outbox) = event.and_then(|e| e.outbox).filter(|o| o.account_id == account) else {
-            return Err(EndpointError::EventNotFound);
-        };
-        let now = self.clock.now();
-        let mut enqueued = 0;
-        for endpoint in self.store.endpoints(account).await? {
-            if endpoint.status != EndpointStatus::Enabled || !endpoint.subscribes_to(outbox.kind) {
-                continue;
-            }
-            let key = DeliveryKey { payment_id: payment.clone(), seq, endpoint_id: endpoint.id.clone() };
-            let restarted = match self.store.delivery(&key).await? {
-                Some(d) => {
-                    let fresh = Delivery {
-                        state: DeliveryState::Pending,
-                        schedule_start: d.attempts,
-                        next_attempt_at: Some(now),
-                        version: d.version + 1,
-                        ..d.clone()
-                    };
-                    self.store.update_delivery(&fresh, d.attempts).await.map(|()| true)
-                }
-                None => {
-                    let fresh = Delivery::first(key.clone(), &outbox, DeliveryState::Pending, now);
-                    self.store.insert_delivery(&fresh).await
-                }
-            };
-            match restarted {
-                Ok(true) => {}
-                // Changed under us (an attempt is being recorded): that attempt stands.
-                Ok(false) | Err(StoreError::VersionConflict) => continue,
-                Err(e) => return Err(e.into()),
-            }
-            self.queue.send(&key, chrono::Duration::zero()).await.map_err(|_| EndpointError::Queue)?;
-            enqueued += 1;
-        }
-        tracing::info!(event_id = %outbox.id, enqueued, "webhook event redelivered");
-        Ok(enqueued)
     }
 }

@@ -10,10 +10,12 @@ use lambda_http::http::{HeaderValue, Method, StatusCode, header};
 use lambda_http::{Body, Request, Response};
 use serde_json::{Value, json};
 
-use crate::config::{AccountSource, DEMO_ACCOUNT_ID, DEMO_API_KEY};
+use crate::accounts::{DEMO_ACCOUNT_ID, DEMO_API_KEY};
+
+use crate::config::AccountSource;
 use crate::http::{App, handle as api};
 use crate::ids::OperationId;
-use crate::sbps::sandbox::html_escape as esc;
+use crate::local::sandbox::html_escape as esc;
 use crate::service::Provider;
 use crate::store::Persistence;
 

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use super::form::decode_shift_jis_form;
 use super::hashcode::{Charset, sps_hashcode, verify_hashcode};
 use super::purchase::PAY_METHOD;
-use crate::config::{Account, Accounts};
+use crate::accounts::{Account, Accounts};
 use crate::ids::PaymentId;
 use crate::payment::PurchaseResult;
 

@@ -16,8 +16,8 @@ use lambda_http::http::{HeaderValue, Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
 
+use crate::accounts::Accounts;
 use crate::clock::Clock;
-use crate::config::Accounts;
 use crate::payment::CaptureMode;
 
 /// A merchant service registered at the sandbox.
@@ -99,7 +99,7 @@ pub struct Sandbox {
     state: Mutex<State>,
     http: reqwest::Client,
     /// The webhook receiver at `/sandbox/webhooks/<name>`.
-    pub receiver: crate::webhooks::receiver::WebhookReceiver,
+    pub receiver: crate::local::receiver::WebhookReceiver,
 }
 
 impl Sandbox {
@@ -277,7 +277,7 @@ fn json(status: StatusCode, value: serde_json::Value) -> Response<Body> {
 /// `fields` filled in, the others empty, signed over UTF-8 with `hash_key`, as a Shift_JIS form.
 /// For tests, benchmarks and seed corpora that play SBPS.
 pub fn notification_form<'a>(fields: impl IntoIterator<Item = (&'a str, &'a str)>, hash_key: &str) -> Option<String> {
-    use crate::sbps::result::{RESULT_HASH_ORDER, result_hashcode};
+    use crate::sbps::result_notification::{RESULT_HASH_ORDER, result_hashcode};
     let mut all: std::collections::BTreeMap<String, String> =
         RESULT_HASH_ORDER.iter().map(|n| ((*n).to_owned(), String::new())).collect();
     for (k, v) in fields {
