@@ -1,4 +1,4 @@
-//! Named points where the crash tests (`tests/crashes.rs`) kill the gateway with `SIGKILL`:
+//! Named points where the crash tests (`tests/gateway/crashes.rs`) kill the gateway with `SIGKILL`:
 //! between the write-ahead and the SBPS call, between SBPS's answer and the settle, and on
 //! either side of a create's one write. Only in builds with the `sandbox` feature (`local`
 //! and the tests), and only when `KANTAN_CRASH_POINT` names the point: the request that

@@ -1,5 +1,5 @@
 //! The entry points of the fuzz targets (`fuzz/fuzz_targets/`), one per parser that takes
-//! outside bytes. The coverage-guided fuzzer calls them, and `tests/fuzz_corpus.rs` replays
+//! outside bytes. The coverage-guided fuzzer calls them, and `tests/gateway/fuzz_corpus.rs` replays
 //! every committed corpus and crash input through the very same functions in an ordinary
 //! test. Each must return, whatever the bytes: a panic is a finding.
 

@@ -18,21 +18,22 @@
 //! is one `TransactWriteItems` conditioned on the payment's `version`. A payment and its
 //! operations are read with one `Query` (`SK >= "OP#"` skips the audit events).
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, CancellationReason, Delete, KeySchemaElement, KeyType, Put,
-    ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TimeToLiveSpecification, TransactWriteItem,
+    AttributeValue, CancellationReason, Delete, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
 };
 use chrono::{DateTime, Utc};
-use serde_json::Value;
 
+mod attributes;
 pub mod listing;
+mod table;
 mod webhooks;
+
+use attributes::{Item, item_of, key, n, s, unavailable, value_of};
 
 use super::item::{EventItem, IdempotencyItem, OperationItem, PaymentItem};
 use super::{DUE_SHARDS, DueEntry, IdempotencyRecord, NewPaymentRecord, Store, StoreError, SweepCursor, due_minute};
@@ -131,16 +132,6 @@ impl Cancelled {
     }
 }
 
-type Item = HashMap<String, AttributeValue>;
-
-fn s(v: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(v.into())
-}
-
-fn n(v: impl ToString) -> AttributeValue {
-    AttributeValue::N(v.to_string())
-}
-
 fn payment_pk(id: &str) -> String {
     format!("PAYMENT#{id}")
 }
@@ -170,56 +161,6 @@ fn due_item(at: DateTime<Utc>, entry: &DueEntry) -> Item {
     item
 }
 
-fn unavailable(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Unavailable(e.to_string())
-}
-
-/// JSON -> DynamoDB attribute: numbers stay numbers, objects become maps.
-fn to_attr(value: &Value) -> AttributeValue {
-    match value {
-        Value::Null => AttributeValue::Null(true),
-        Value::Bool(b) => AttributeValue::Bool(*b),
-        Value::Number(num) => AttributeValue::N(num.to_string()),
-        Value::String(text) => AttributeValue::S(text.clone()),
-        Value::Array(items) => AttributeValue::L(items.iter().map(to_attr).collect()),
-        Value::Object(map) => AttributeValue::M(map.iter().map(|(k, v)| (k.clone(), to_attr(v))).collect()),
-    }
-}
-
-fn from_attr(attr: &AttributeValue) -> Result<Value, StoreError> {
-    Ok(match attr {
-        AttributeValue::Null(_) => Value::Null,
-        AttributeValue::Bool(b) => Value::Bool(*b),
-        AttributeValue::N(num) => serde_json::from_str(num).map_err(|_| unavailable("unreadable number"))?,
-        AttributeValue::S(text) => Value::String(text.clone()),
-        AttributeValue::L(items) => Value::Array(items.iter().map(from_attr).collect::<Result<_, _>>()?),
-        AttributeValue::M(map) => {
-            Value::Object(map.iter().map(|(k, v)| Ok((k.clone(), from_attr(v)?))).collect::<Result<_, StoreError>>()?)
-        }
-        _ => return Err(unavailable("unexpected attribute type")),
-    })
-}
-
-/// A domain value as an item with its keys.
-fn item_of<T: serde::Serialize>(value: &T, pk: String, sk: &str) -> Result<Item, StoreError> {
-    let Value::Object(map) = serde_json::to_value(value).map_err(unavailable)? else {
-        return Err(unavailable("not an object"));
-    };
-    let mut item: Item = map.iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k.clone(), to_attr(v))).collect();
-    item.insert(PARTITION_KEY.into(), s(pk));
-    item.insert(SORT_KEY.into(), s(sk));
-    Ok(item)
-}
-
-fn value_of<T: serde::de::DeserializeOwned>(item: &Item) -> Result<T, StoreError> {
-    let map = item
-        .iter()
-        .filter(|(k, _)| k.as_str() != PARTITION_KEY && k.as_str() != SORT_KEY)
-        .map(|(k, v)| Ok((k.clone(), from_attr(v)?)))
-        .collect::<Result<serde_json::Map<String, Value>, StoreError>>()?;
-    serde_json::from_value(Value::Object(map)).map_err(|e| unavailable(format!("unreadable item: {e}")))
-}
-
 fn idem_item(record: &IdempotencyRecord) -> Result<Item, StoreError> {
     item_of(&IdempotencyItem::of(record), idem_pk(&record.account_id, &record.key), "IDEM")
 }
@@ -234,10 +175,6 @@ fn idem_item(record: &IdempotencyRecord) -> Result<Item, StoreError> {
 /// more item per transaction (about 1 write unit) and no read at all.
 fn track_item(p: &Payment) -> Result<Item, StoreError> {
     item_of(&PaymentItem::of(p), track_pk(p.track_id.as_str()), "TRACK")
-}
-
-fn key(pk: String, sk: &str) -> Item {
-    HashMap::from([(PARTITION_KEY.to_owned(), s(pk)), (SORT_KEY.to_owned(), s(sk))])
 }
 
 fn put(
@@ -287,75 +224,6 @@ impl DynamoStore {
 
     pub fn table(&self) -> &str {
         &self.table
-    }
-
-    /// Creates the table (key schema, on-demand, TTL, stream of new images) unless it exists;
-    /// for DynamoDB Local.
-    /// Point-in-time recovery, encryption and tags are the SAM template's business.
-    pub async fn ensure_table(&self) -> Result<(), StoreError> {
-        if self.client.describe_table().table_name(&self.table).send().await.is_ok() {
-            return Ok(());
-        }
-        let attribute = |name: &str| {
-            AttributeDefinition::builder()
-                .attribute_name(name)
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .map_err(unavailable)
-        };
-        let key = |name: &str, kind: KeyType| {
-            KeySchemaElement::builder().attribute_name(name).key_type(kind).build().map_err(unavailable)
-        };
-        let index = |name: &str, pk: &str| {
-            aws_sdk_dynamodb::types::GlobalSecondaryIndex::builder()
-                .index_name(name)
-                .key_schema(key(pk, KeyType::Hash)?)
-                .key_schema(key(listing::LIST_SK, KeyType::Range)?)
-                .projection(
-                    aws_sdk_dynamodb::types::Projection::builder()
-                        .projection_type(aws_sdk_dynamodb::types::ProjectionType::All)
-                        .build(),
-                )
-                .build()
-                .map_err(unavailable)
-        };
-        let created = self
-            .client
-            .create_table()
-            .table_name(&self.table)
-            .billing_mode(BillingMode::PayPerRequest)
-            .attribute_definitions(attribute(PARTITION_KEY)?)
-            .attribute_definitions(attribute(SORT_KEY)?)
-            .attribute_definitions(attribute(listing::LIST_PK)?)
-            .attribute_definitions(attribute(listing::LIST_SK)?)
-            .attribute_definitions(attribute(listing::REF_PK)?)
-            .global_secondary_indexes(index(listing::BY_ACCOUNT, listing::LIST_PK)?)
-            .global_secondary_indexes(index(listing::BY_REFERENCE, listing::REF_PK)?)
-            .key_schema(key(PARTITION_KEY, KeyType::Hash)?)
-            .key_schema(key(SORT_KEY, KeyType::Range)?)
-            // New images feed `dispatch` (the webhook outbox), as the SAM template sets it.
-            .stream_specification(
-                aws_sdk_dynamodb::types::StreamSpecification::builder()
-                    .stream_enabled(true)
-                    .stream_view_type(aws_sdk_dynamodb::types::StreamViewType::NewImage)
-                    .build()
-                    .map_err(unavailable)?,
-            )
-            .send()
-            .await;
-        if let Err(e) = created {
-            // A concurrent creator may have won.
-            if self.client.describe_table().table_name(&self.table).send().await.is_err() {
-                return Err(unavailable(aws_sdk_dynamodb::error::DisplayErrorContext(e)));
-            }
-        }
-        let ttl = TimeToLiveSpecification::builder()
-            .attribute_name(TTL_ATTRIBUTE)
-            .enabled(true)
-            .build()
-            .map_err(unavailable)?;
-        let _ = self.client.update_time_to_live().table_name(&self.table).time_to_live_specification(ttl).send().await;
-        Ok(())
     }
 
     /// The one transaction that creates a payment (DESIGN §5).

@@ -1,5 +1,5 @@
 //! The persistence port (DESIGN §5) and its adapters. Every adapter keeps one contract, which
-//! `tests/store_contract.rs` checks against each of them:
+//! `tests/store/contract.rs` checks against each of them:
 //!
 //! * a payment is created atomically with its merchant-reference guard, its track pointer, its
 //!   creation event and, when the request carried a key, its idempotency record;

@@ -2,7 +2,7 @@
 //! browser played by the test. Every transition of DESIGN §4 and every row of the
 //! Operations table of DESIGN §3.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

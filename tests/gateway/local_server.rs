@@ -1,6 +1,6 @@
 //! The local server over real HTTP: the same handlers, and data that survives a restart.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

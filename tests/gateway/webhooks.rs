@@ -3,8 +3,7 @@
 //! manual clock. Every delivery is also checked with an independent verifier (the
 //! `standardwebhooks` crate).
 
-#[macro_use]
-mod common;
+use crate::common;
 
 use chrono::{DateTime, Duration, Utc};
 use common::DEMO_KEY;

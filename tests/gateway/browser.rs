@@ -5,8 +5,7 @@
 //! sandbox clock. The browser resolves no name but loopback, and every process it started is
 //! killed with its process group when a story ends. Screenshots go to target/browser/.
 
-#[macro_use]
-mod common;
+use crate::common;
 
 use std::net::TcpStream;
 use std::os::unix::process::CommandExt;

@@ -4,8 +4,7 @@
 //! sweeper and the deliveries ran; an amount written without its operation is found; the
 //! binary answers 0, 1 or 2 as the runbook says.
 
-#[macro_use]
-mod common;
+use crate::common;
 
 use chrono::Duration;
 use common::hooks::Hooked;

@@ -1,6 +1,6 @@
 //! The store contract of DESIGN §5, written once and run against every adapter.
 
-mod common;
+use crate::common;
 
 use chrono::Duration;
 use common::start;

@@ -4,7 +4,7 @@
 //! to, receiving from and changing the visibility of an SQS queue on moto, dead-letter queue
 //! and redrive included.
 
-mod common;
+use crate::common;
 
 use std::time::Duration as StdDuration;
 

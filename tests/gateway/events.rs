@@ -1,7 +1,7 @@
 //! The API Gateway events of `events/` (what `cargo lambda invoke --data-file` sends) as
 //! fixtures: each one, parsed by `lambda_http` as the runtime parses it, answers as expected.
 
-mod common;
+use crate::common;
 
 use chrono::Duration;
 use common::*;

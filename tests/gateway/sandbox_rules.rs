@@ -1,7 +1,7 @@
 //! The SBPS sandbox on its own: signed XML API calls posted straight to it, so its au rules
 //! (its own implementation, not the gateway's calendar) are held to the spec independently.
 
-mod common;
+use crate::common;
 
 use chrono::{DateTime, TimeZone, Utc};
 use common::flow::reply;

@@ -1,7 +1,7 @@
 //! Bad input gets its 4xx in the error shape and writes nothing: a valid create with the same
 //! merchantReference succeeds afterwards.
 
-mod common;
+use crate::common;
 
 use common::*;
 use serde_json::{Value, json};

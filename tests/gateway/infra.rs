@@ -9,8 +9,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use lambda_http::http::Method;
 use serde_norway::Value;
 
-const TEMPLATE: &str = include_str!("../infra/template.yaml");
-const RUNBOOK: &str = include_str!("../infra/RUNBOOK.md");
+const TEMPLATE: &str = include_str!("../../infra/template.yaml");
+const RUNBOOK: &str = include_str!("../../infra/RUNBOOK.md");
 
 fn template() -> Value {
     serde_norway::from_str(TEMPLATE).expect("infra/template.yaml is YAML")

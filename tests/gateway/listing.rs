@@ -3,7 +3,7 @@
 //! listing and account; another account's payments never shown. The other account's listing is
 //! spread over 4 shards on DynamoDB (the merge). And a day of reconciliation, as a merchant does it.
 
-mod common;
+use crate::common;
 
 use std::collections::HashSet;
 

@@ -1,7 +1,7 @@
 //! Every committed fuzz input (fuzz/corpus/<target>/, seeds and what the fuzzer kept; and
 //! fuzz/regressions/<target>/, inputs that once crashed) replayed through the same functions
 //! the coverage-guided targets call (`kantan::fuzzing`), as an ordinary test: no instrumented
-//! build needed. `cargo test --test fuzz_corpus -- --ignored write_seed_corpora` rewrites the
+//! build needed. `cargo test --features sandbox --test gateway -- --ignored write_seed_corpora` rewrites the
 //! seeds from the code's own encoders.
 
 use std::path::{Path, PathBuf};

@@ -2,8 +2,7 @@
 //! registration), event types, the 5-endpoint limit, idempotent creation, another account's
 //! endpoint a 404, deletion, and a secret rotation signing with both secrets for 24 hours.
 
-#[macro_use]
-mod common;
+use crate::common;
 
 use chrono::Duration;
 use common::flow::{Reply, reply};

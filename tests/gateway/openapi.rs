@@ -3,7 +3,7 @@
 //! drifts from its schema is caught (the other test files hold every answer they get to the
 //! document through `common::openapi::check_answer`); `local` serves the document.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 

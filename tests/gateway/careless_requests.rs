@@ -1,7 +1,7 @@
 //! What DESIGN forbids, tried as a new user and a careless merchant would, over HTTP against
 //! the gateway and the SBPS sandbox; on both stores where a store is involved.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -4,8 +4,7 @@
 //! its key after the lock window and the sweeper runs; then the payment and SBPS's books must
 //! agree: one money movement if the operation succeeded, none if it failed, never two.
 
-#[macro_use]
-mod common;
+use crate::common;
 
 use chrono::Duration;
 use common::hooks::Hooked;

@@ -3,7 +3,7 @@
 //! with `Retry-After` in seconds, never a request hanging until the function's timeout, and
 //! nothing is written.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

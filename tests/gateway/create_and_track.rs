@@ -1,6 +1,6 @@
 //! Creating and tracking payments through the HTTP layer, as a merchant and a browser see it.
 
-mod common;
+use crate::common;
 
 use chrono::Duration;
 use common::*;

@@ -1,7 +1,7 @@
 //! The gateway on DynamoDB Local: the item layout of DESIGN §5, round trips per operation,
 //! and concurrency.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

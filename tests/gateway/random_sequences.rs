@@ -11,8 +11,7 @@
 //! 1); `RANDOM_SEQUENCES` sets the count for both;
 //! `scripts/long` runs 10,000. A failure names its seed and its steps.
 
-#[macro_use]
-mod common;
+use crate::common;
 
 use chrono::Duration;
 use common::hooks::Hooked;

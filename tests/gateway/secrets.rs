@@ -1,8 +1,6 @@
 //! Accounts from AWS Secrets Manager, read once at cold start, through the real SDK against a
 //! local stand-in for the Secrets Manager endpoint (the wire protocol, not a mock of the SDK).
 
-mod common;
-
 use std::sync::{Arc, Mutex};
 
 use kantan::accounts::{DEMO_ACCOUNT_ID, demo_account};

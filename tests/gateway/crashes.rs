@@ -8,7 +8,7 @@
 //! waits there and the test kills it), or, for "SBPS did it and has not answered yet", while
 //! the sandbox holds a performed call's answer.
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::{TcpListener, TcpStream};

@@ -3,8 +3,7 @@
 //! left pending by an SBPS timeout is settled by the sweep (one more SBPS call, no second
 //! capture) and produces `payment.captured`.
 
-#[macro_use]
-mod common;
+use crate::common;
 
 use chrono::Duration;
 use common::hooks::Hooked;
