@@ -28,6 +28,12 @@ use kantan::service::{Policy, ScriptedProvider, Service};
 use kantan::store::{DynamoStore, NewPaymentRecord, Persistence, SqliteStore};
 use lambda_http::{Body, Request};
 
+mod capacity;
+mod report;
+
+use capacity::lifecycle;
+use report::{chart, write_section};
+
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
 const OPS: [&str; 5] = ["create", "get", "track", "notify", "capture"];
@@ -218,88 +224,6 @@ fn floor_record(store: &DynamoStore, reference: &str) -> Result<(NewPaymentRecor
     Ok((record, items))
 }
 
-/// DynamoDB's size of an item: attribute names and values (UTF-8 bytes; numbers about one byte
-/// per two digits; maps and lists 3 bytes each plus their contents).
-fn attribute_size(value: &AttributeValue) -> usize {
-    match value {
-        AttributeValue::S(s) => s.len(),
-        AttributeValue::N(n) => n.len().div_ceil(2) + 1,
-        AttributeValue::Bool(_) | AttributeValue::Null(_) => 1,
-        AttributeValue::M(m) => 3 + m.iter().map(|(k, v)| k.len() + attribute_size(v) + 1).sum::<usize>(),
-        AttributeValue::L(l) => 3 + l.iter().map(|v| attribute_size(v) + 1).sum::<usize>(),
-        _ => 0,
-    }
-}
-
-fn item_size(item: &std::collections::HashMap<String, AttributeValue>) -> usize {
-    item.iter().map(|(k, v)| k.len() + attribute_size(v)).sum()
-}
-
-/// Write request units of a transaction: 2 per started KB of every item written, plus, for the
-/// payment item (the one the listing indexes hold), 1 per started KB in each of its two indexes.
-fn transaction_wru(items: &[TransactWriteItem]) -> (usize, Vec<usize>) {
-    let sizes: Vec<usize> = items
-        .iter()
-        .map(|i| i.put().map(|p| item_size(p.item())).or_else(|| i.delete().map(|d| item_size(d.key()))).unwrap_or(0))
-        .collect();
-    let indexed: usize = items
-        .iter()
-        .filter_map(|i| i.put().filter(|p| p.item().contains_key("listPk")).map(|p| item_size(p.item())))
-        .map(|size| 2 * size.div_ceil(1024).max(1))
-        .sum();
-    (sizes.iter().map(|s| 2 * s.div_ceil(1024).max(1)).sum::<usize>() + indexed, sizes)
-}
-
-/// Write units, read units, and the item sizes of each write.
-type Lifecycle = (usize, usize, Vec<(String, Vec<usize>)>);
-
-/// The units and sizes of one payment's lifecycle (create with a key, approve, capture with a
-/// key, one read), from the very items the store writes.
-fn lifecycle(store: &DynamoStore) -> Result<Lifecycle, Error> {
-    let (record, create) = floor_record(store, "cost")?;
-    let now = Utc::now();
-    let authorize = record.payment.authorize("00000616307348".into(), None, OperationId::generate(), now)?;
-    let ahead = authorize.payment.begin_capture(OperationId::generate(), None, now)?;
-    let op = ahead.operation.clone().ok_or("operation")?;
-    let key =
-        kantan::service::IdempotencyKey::new(DEMO_ACCOUNT_ID, "cap".into(), "POST", "/v1/payments/x/captures", b"");
-    let claim = key.in_progress(&record.payment.id, &op.id, now, now);
-    let settled = ahead.payment.settle(&op.id, Outcome::Succeeded, now)?;
-    let done = key.completed(
-        kantan::store::StoredResponse { status: 201, body: "x".repeat(300) },
-        &record.payment.id,
-        Some(&op.id),
-        now,
-    );
-    // As the service commits them: a merchant-visible event carries its webhook body (the
-    // outbox), a pending operation its due entry.
-    let committed = |t: &kantan::payment::Transition| {
-        let mut t = t.clone();
-        t.event.outbox = kantan::webhooks::body::outbox(&t.payment, &t.event);
-        t.wake_at = t.operation.as_ref().filter(|o| o.status == kantan::payment::OperationStatus::Pending).map(|_| now);
-        t
-    };
-    let (authorize, ahead, settled) = (committed(&authorize), committed(&ahead), committed(&settled));
-    let writes = [
-        ("create", create),
-        ("notify (authorize)", store.apply_items(&authorize, None)?),
-        ("capture write-ahead", store.apply_items(&ahead, Some(&claim))?),
-        ("capture settle", store.apply_items(&settled, Some(&done))?),
-    ];
-    let mut wru = 0;
-    let mut sizes = Vec::new();
-    for (name, items) in writes {
-        let (units, item_sizes) = transaction_wru(&items);
-        wru += units;
-        sizes.push((name.to_owned(), item_sizes));
-    }
-    // Strongly consistent reads: 1 unit per started 4 KB a Query returns (the payment and its
-    // operations): the notification's read, the capture's read, one GET. Track is not counted.
-    let payment_kb = sizes[0].1.first().copied().unwrap_or(0) + 400;
-    let rru = 3 * payment_kb.div_ceil(4096).max(1);
-    Ok((wru, rru, sizes))
-}
-
 /// One round: `n` of each kind of request, gateway and floor interleaved.
 async fn round(
     app: &App<DynamoStore, ScriptedProvider>,
@@ -440,74 +364,6 @@ async fn throughput(clients: usize, seconds: f64) -> Result<f64, Error> {
     server.abort();
     let _ = std::fs::remove_dir_all(&dir);
     Ok(total as f64 / elapsed)
-}
-
-/// A grouped bar chart of p50 (bars) and p99 (ticks), gateway against floor, in SVG.
-fn chart(rows: &[(&str, [f64; 4])]) -> String {
-    let (width, height, left, bottom, top) = (720.0, 360.0, 60.0, 40.0, 40.0);
-    let max = rows.iter().flat_map(|(_, v)| [v[1], v[3]]).fold(0.0f64, f64::max).max(1.0) * 1.1;
-    let plot_h = height - bottom - top;
-    let y = |ms: f64| top + plot_h - ms / max * plot_h;
-    let group = (width - left - 20.0) / rows.len() as f64;
-    let mut svg = format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" font-family=\"sans-serif\" font-size=\"12\">\
-         <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\
-         <text x=\"{left}\" y=\"20\" font-size=\"14\">Gateway vs DynamoDB floor (DynamoDB Local): p50 bars, p99 ticks, ms</text>"
-    );
-    for t in 0..=4 {
-        let ms = max * f64::from(t) / 4.0;
-        svg += &format!(
-            "<line x1=\"{left}\" x2=\"{}\" y1=\"{y:.1}\" y2=\"{y:.1}\" stroke=\"#ddd\"/><text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{ms:.1}</text>",
-            width - 20.0,
-            left - 6.0,
-            y(ms) + 4.0,
-            y = y(ms)
-        );
-    }
-    for (i, (name, v)) in rows.iter().enumerate() {
-        let x0 = left + group * i as f64 + group * 0.15;
-        let bar = group * 0.3;
-        for (j, (p50, p99, color)) in [(v[0], v[1], "#d9480f"), (v[2], v[3], "#1c7ed6")].into_iter().enumerate() {
-            let x = x0 + bar * j as f64;
-            svg += &format!(
-                "<rect x=\"{x:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"{color}\"/>\
-                 <line x1=\"{x:.1}\" x2=\"{:.1}\" y1=\"{:.1}\" y2=\"{:.1}\" stroke=\"black\" stroke-width=\"2\"/>",
-                y(p50),
-                bar - 4.0,
-                y(0.0) - y(p50),
-                x + bar - 4.0,
-                y(p99),
-                y(p99)
-            );
-        }
-        svg += &format!(
-            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{name}</text>",
-            x0 + bar,
-            height - bottom + 16.0
-        );
-    }
-    svg += &format!(
-        "<rect x=\"{}\" y=\"30\" width=\"10\" height=\"10\" fill=\"#d9480f\"/><text x=\"{}\" y=\"39\">gateway</text>\
-         <rect x=\"{}\" y=\"30\" width=\"10\" height=\"10\" fill=\"#1c7ed6\"/><text x=\"{}\" y=\"39\">floor (bare SDK calls)</text></svg>\n",
-        width - 260.0,
-        width - 245.0,
-        width - 180.0,
-        width - 165.0
-    );
-    svg
-}
-
-fn write_section(section: &str) -> Result<(), Error> {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("BENCHMARKS.md");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|_| "# Benchmarks\n".into());
-    let (begin, end) = ("<!-- floor:begin -->", "<!-- floor:end -->");
-    let block = format!("{begin}\n{section}{end}");
-    let text = match (text.find(begin), text.find(end)) {
-        (Some(a), Some(b)) if b > a => format!("{}{block}{}", &text[..a], &text[b + end.len()..]),
-        _ => format!("{}\n{block}\n", text.trim_end()),
-    };
-    std::fs::write(path, text)?;
-    Ok(())
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
