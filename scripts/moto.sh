@@ -1,12 +1,17 @@
 # Sourced by scripts/test: installs moto's AWS emulator (PyPI, pinned; SQS only, with its
-# server) under $tools/moto if needed, starts it on a free loopback port, stops it when the
-# calling script exits, and exports MOTO_ENDPOINT. Needs python3 with venv.
-start_moto() {
+# server) under $tools/moto if needed (install_moto), starts it on a free loopback port, stops
+# it when the calling script exits, and exports MOTO_ENDPOINT (start_moto). Needs python3 with
+# venv.
+install_moto() {
   if [ ! -x "$tools/moto/bin/moto_server" ]; then
     python3 -m venv "$tools/moto"
     "$tools/moto/bin/pip" install --quiet --disable-pip-version-check \
       "moto[sqs]==5.1.22" "flask==3.1.3" "flask-cors==6.0.5"
   fi
+}
+
+start_moto() {
+  install_moto
   local port
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
   "$tools/moto/bin/moto_server" -H 127.0.0.1 -p "$port" >"$tools/moto.log" 2>&1 &
