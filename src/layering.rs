@@ -156,9 +156,8 @@ fn imports(files: &[(String, String)]) -> Vec<Import> {
             statement.push(' ');
             // A `use` group may span lines: read on until it closes.
             let open = statement.matches('{').count() > statement.matches('}').count();
-            if open && statement.trim_start().starts_with("use crate::")
-                || open && statement.trim_start().starts_with("pub use crate::")
-            {
+            let head = statement.trim_start();
+            if open && (head.starts_with("use crate::") || head.starts_with("pub use crate::")) {
                 continue;
             }
             for to in named_modules(&statement) {
