@@ -5,7 +5,7 @@
 install_moto() {
   if [ ! -x "$tools/moto/bin/moto_server" ]; then
     python3 -m venv "$tools/moto"
-    "$tools/moto/bin/pip" install --quiet --disable-pip-version-check \
+    "$tools/moto/bin/pip" install --quiet --no-compile --disable-pip-version-check \
       "moto[sqs]==5.1.22" "flask==3.1.3" "flask-cors==6.0.5"
   fi
 }
