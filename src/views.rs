@@ -2,6 +2,8 @@
 //! as `{"value", "currency"}`. API answers and webhook bodies share these views; they are
 //! built from the payment alone (the signed redirect, `nextStep`, is given to them ready).
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
@@ -19,15 +21,24 @@ impl Amount {
     }
 }
 
+/// Why a payment or an operation stands where it does: a stable code, a sentence, and SBPS's own
+/// error code when SBPS's answer is the reason (a decline, a refusal).
 #[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Reason {
     pub code: String,
     pub description: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provider_code: Option<String>,
 }
 
 impl From<&FailureReason> for Reason {
     fn from(r: &FailureReason) -> Self {
-        Reason { code: r.code.as_str().to_owned(), description: r.description.clone() }
+        Reason {
+            code: r.code.as_str().to_owned(),
+            description: r.description.clone(),
+            provider_code: r.provider_code.clone(),
+        }
     }
 }
 
@@ -61,53 +72,23 @@ pub fn tracking_url(payment: &Payment) -> String {
 
 /// The reason a payment shows: what is expected next, or why it ended.
 pub fn reason(payment: &Payment) -> Option<Reason> {
+    let reason = |code: &str, description: String, provider_code: Option<String>| {
+        Some(Reason { code: code.to_owned(), description, provider_code })
+    };
     match payment.status {
-        Status::Pending => Some(Reason {
-            code: "required_next_step".into(),
-            description: "An additional step is needed to complete the payment.".into(),
-        }),
-        Status::Declined => Some(Reason {
-            code: "declined".into(),
-            description: match &payment.sbps.err_code {
-                Some(code) if !code.is_empty() => format!("au Kantan Kessai declined the payment (SBPS error {code})."),
-                _ => "au Kantan Kessai declined the payment.".into(),
-            },
-        }),
-        Status::Expired => Some(Reason {
-            code: "expired".into(),
-            description: "The payer did not complete the payment in time.".into(),
-        }),
-        _ => None,
-    }
-}
-
-/// The answer to a create: the seed's fields in the seed's order, then extras.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct CreatedPayment {
-    pub id: String,
-    pub merchant_reference: String,
-    pub status: Status,
-    pub tracking_url: String,
-    pub reason: Option<Reason>,
-    pub next_step: Option<NextStep>,
-    pub amount: Amount,
-    pub created_at: String,
-}
-
-impl CreatedPayment {
-    /// The view of a new `payment`, with the signed redirect it answers.
-    pub fn new(payment: &Payment, next_step: Option<NextStep>) -> Self {
-        CreatedPayment {
-            id: payment.id.to_string(),
-            merchant_reference: payment.merchant_reference.clone(),
-            status: payment.status,
-            tracking_url: tracking_url(payment),
-            reason: reason(payment),
-            next_step,
-            amount: Amount::jpy(payment.amount.value()),
-            created_at: timestamp(payment.created_at),
+        Status::Pending => {
+            reason("required_next_step", "An additional step is needed to complete the payment.".into(), None)
         }
+        Status::Declined => match payment.sbps.err_code.as_deref().filter(|code| !code.is_empty()) {
+            Some(code) => reason(
+                "declined",
+                format!("au Kantan Kessai declined the payment (SBPS error {code})."),
+                Some(code.to_owned()),
+            ),
+            None => reason("declined", "au Kantan Kessai declined the payment.".into(), None),
+        },
+        Status::Expired => reason("expired", "The payer did not complete the payment in time.".into(), None),
+        _ => None,
     }
 }
 
@@ -139,25 +120,29 @@ impl OperationSummary {
     }
 }
 
-/// The full payment, as `GET /v1/payments/{id}` answers it.
+/// A payment as merchants see it: the create answer (with `nextStep`), `GET
+/// /v1/payments/{id}`, every list item and every webhook body. The seed's fields come first, in
+/// the seed's order (`id`, `merchantReference`, `status`, `trackingUrl`, `reason`, `nextStep`).
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PaymentView {
     pub id: String,
-    pub processing_account_id: String,
     pub merchant_reference: String,
     pub status: Status,
-    pub amount: Amount,
-    pub authorized_amount: Amount,
-    pub captured_amount: Amount,
-    pub cancelled_amount: Amount,
-    pub refunded_amount: Amount,
     pub tracking_url: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<Reason>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_step: Option<NextStep>,
+    pub track_id: String,
+    pub processing_account_id: String,
+    pub amount: Amount,
+    pub authorized_amount: Amount,
+    pub captured_amount: Amount,
+    pub cancelled_amount: Amount,
+    pub refunded_amount: Amount,
     pub operations: Vec<OperationSummary>,
+    pub metadata: BTreeMap<String, String>,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -168,18 +153,20 @@ impl PaymentView {
     pub fn new(payment: &Payment, next_step: Option<NextStep>) -> Self {
         PaymentView {
             id: payment.id.to_string(),
-            processing_account_id: payment.account_id.clone(),
             merchant_reference: payment.merchant_reference.clone(),
             status: payment.status,
-            amount: Amount::jpy(payment.amount.value()),
-            authorized_amount: Amount::jpy(payment.authorized),
-            captured_amount: Amount::jpy(payment.captured),
-            cancelled_amount: Amount::jpy(payment.cancelled),
-            refunded_amount: Amount::jpy(payment.refunded),
             tracking_url: tracking_url(payment),
             reason: reason(payment),
             next_step,
+            track_id: payment.track_id.to_string(),
+            processing_account_id: payment.account_id.clone(),
+            amount: Amount::jpy(payment.amount.value()),
+            authorized_amount: Amount::jpy(payment.authorized),
+            captured_amount: Amount::jpy(payment.captured),
+            cancelled_amount: Amount::jpy(payment.cancelled_total()),
+            refunded_amount: Amount::jpy(payment.refunded),
             operations: payment.operations.iter().map(OperationSummary::new).collect(),
+            metadata: payment.metadata.as_map().clone(),
             created_at: timestamp(payment.created_at),
             updated_at: timestamp(payment.updated_at),
         }

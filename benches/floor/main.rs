@@ -207,6 +207,7 @@ fn floor_record(store: &DynamoStore, reference: &str) -> Result<(NewPaymentRecor
             limit_second: 600,
             expiry_grace: chrono::Duration::days(1),
             list_shard: 0,
+            metadata: kantan::payment::Metadata::default(),
         },
         now,
     );

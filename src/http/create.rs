@@ -11,6 +11,7 @@ use super::request::{amount, authenticate, idempotency_key, json_body, refuse_un
 use super::{App, PaymentIdLog};
 use crate::accounts::Account;
 use crate::config::is_loopback_host;
+use crate::payment::Metadata;
 use crate::sbps::purchase::MAX_URL_LEN;
 use crate::service::{Answered, CreatePayment, IdempotencyKey, Provider};
 use crate::store::Store;
@@ -48,7 +49,7 @@ pub fn validate(body: &Value, account: &Account, local: bool) -> Result<CreatePa
     let mut errors = Vec::new();
     refuse_unknown_fields(
         obj,
-        &["processingAccountId", "merchantReference", "amount", "paymentMethod"],
+        &["processingAccountId", "merchantReference", "amount", "paymentMethod", "metadata"],
         "",
         &mut errors,
     );
@@ -80,11 +81,54 @@ pub fn validate(body: &Value, account: &Account, local: bool) -> Result<CreatePa
             None
         }
     };
-    match (merchant_reference, amount, return_url) {
-        (Some(merchant_reference), Some(amount), Some(return_url)) if errors.is_empty() => {
-            Ok(CreatePayment { merchant_reference, amount, return_url })
+    let metadata = match obj.get("metadata") {
+        None | Some(Value::Null) => Some(Metadata::default()),
+        Some(value) => metadata(value, &mut errors),
+    };
+    match (merchant_reference, amount, return_url, metadata) {
+        (Some(merchant_reference), Some(amount), Some(return_url), Some(metadata)) if errors.is_empty() => {
+            Ok(CreatePayment { merchant_reference, amount, return_url, metadata })
         }
         _ => Err(ApiError::Invalid(errors)),
+    }
+}
+
+/// `metadata`: an object of strings within [`Metadata`]'s limits; each refusal names the field
+/// (`metadata`, or `metadata.<key>`) and states the rule.
+fn metadata(value: &Value, errors: &mut Vec<FieldError>) -> Option<Metadata> {
+    let Value::Object(obj) = value else {
+        errors.push(FieldError::new("metadata", "must be an object of strings"));
+        return None;
+    };
+    let mut map = std::collections::BTreeMap::new();
+    let mut valid = true;
+    for (key, value) in obj {
+        match value {
+            Value::String(s) => {
+                map.insert(key.clone(), s.clone());
+            }
+            _ => {
+                errors.push(FieldError::new(&format!("metadata.{}", for_field(key)), "must be a string"));
+                valid = false;
+            }
+        }
+    }
+    if !valid {
+        return None;
+    }
+    Metadata::parse(map)
+        .map_err(|e| {
+            let field = e.key().map_or("metadata".to_owned(), |k| format!("metadata.{}", for_field(k)));
+            errors.push(FieldError::new(&field, e.to_string()))
+        })
+        .ok()
+}
+
+/// A client's key as part of a field name: at most 64 characters of it.
+fn for_field(key: &str) -> &str {
+    match key.char_indices().nth(64) {
+        Some((end, _)) => &key[..end],
+        None => key,
     }
 }
 

@@ -1,5 +1,6 @@
 //! Every error the API answers, mapped to HTTP once, in the one shape of DESIGN §3:
-//! `{"reason": {"code", "description"}, "errors"?: [{"field", "message"}]}`.
+//! `{"reason": {"code", "description", "providerCode"?}, "errors"?: [{"field", "message"}],
+//! "operation"?: {...}}` (the operation when SBPS refused one the gateway recorded).
 
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Response};
@@ -9,6 +10,7 @@ use crate::ids::PaymentId;
 use crate::payment::{FailureCode, StateError};
 use crate::service::ServiceError;
 use crate::store::StoreError;
+use crate::views::Reason;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FieldError {
@@ -24,31 +26,35 @@ impl FieldError {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ApiError {
-    #[error("The request is not valid.")]
+    #[error("Some fields break their rules: `errors` names each field and the rule it broke.")]
     Invalid(Vec<FieldError>),
     #[error("{0}")]
     Malformed(String),
     #[error("A valid API key is required: send it as `Authorization: Bearer <key>`.")]
     Unauthorized,
-    #[error("No payment with that id was found.")]
+    #[error("No payment with that id belongs to this API key's account.")]
     PaymentNotFound,
     #[error("There is no such route.")]
     RouteNotFound,
-    #[error("No webhook endpoint with that id was found.")]
+    #[error("No webhook endpoint with that id belongs to this API key's account.")]
     EndpointNotFound,
-    #[error("No event with that id was found.")]
+    #[error("No event with that id belongs to this API key's account.")]
     EventNotFound,
     #[error("An account has at most 5 webhook endpoints; delete one first.")]
     EndpointLimitReached,
-    #[error("This route does not take that method.")]
+    #[error("This route takes only {allow}.")]
     MethodNotAllowed { allow: &'static str },
-    #[error("This merchantReference already has a live payment: {0}.")]
+    #[error(
+        "A merchantReference has one live payment at a time, and {0} is live; it is released when that payment ends without money taken (declined, expired or cancelled)."
+    )]
     DuplicateReference(PaymentId),
     #[error("{0}")]
     OperationNotAllowed(String),
-    #[error("A request with this Idempotency-Key is still in progress; retry later.")]
+    #[error("The first request with this Idempotency-Key is still running; retry after Retry-After seconds.")]
     IdempotencyInProgress,
-    #[error("This Idempotency-Key was already used with another request.")]
+    #[error(
+        "An Idempotency-Key is one request (method, path and body), and this key was used with another; use a new key for a new request."
+    )]
     IdempotencyKeyReused,
     #[error("{0}")]
     AmountExceedsRemaining(String),
@@ -56,11 +62,13 @@ pub enum ApiError {
     PartialRefundNotYetAvailable(String),
     #[error("{0}")]
     RefundPeriodExpired(String),
-    #[error("The body is larger than {0} bytes.")]
+    #[error("A body is at most {0} bytes.")]
     PayloadTooLarge(usize),
-    #[error("The body must be JSON, sent with `Content-Type: application/json`.")]
+    #[error("A body is JSON, sent with `Content-Type: application/json`.")]
     UnsupportedMediaType,
-    #[error("The gateway could not reach its store; retry later.")]
+    #[error(
+        "The gateway could not reach its store and did nothing a retry would repeat; retry after Retry-After seconds."
+    )]
     StoreUnavailable,
     #[error("The gateway failed to process the request.")]
     Internal,
@@ -122,26 +130,12 @@ impl ApiError {
     }
 
     pub fn into_response(self) -> Response<Body> {
-        #[derive(Serialize)]
-        struct Reason<'a> {
-            code: &'a str,
-            description: String,
-        }
-        #[derive(Serialize)]
-        struct Shape<'a> {
-            reason: Reason<'a>,
-            #[serde(skip_serializing_if = "Option::is_none")]
-            errors: Option<&'a [FieldError]>,
-        }
         let errors = match &self {
             ApiError::Invalid(errors) => Some(errors.as_slice()),
             _ => None,
         };
-        let body = serde_json::to_string(&Shape {
-            reason: Reason { code: self.code(), description: self.to_string() },
-            errors,
-        })
-        .unwrap_or_else(|_| r#"{"reason":{"code":"internal_error","description":"error"}}"#.to_owned());
+        let reason = Reason { code: self.code().to_owned(), description: self.to_string(), provider_code: None };
+        let body = ErrorBody::<()> { reason, errors, operation: None }.to_json();
         let mut response = super::json_response(self.status(), body);
         if let Some(seconds) = self.retry_after() {
             response.headers_mut().insert("retry-after", seconds.into());
@@ -150,6 +144,24 @@ impl ApiError {
             response.headers_mut().insert("allow", lambda_http::http::HeaderValue::from_static(allow));
         }
         response
+    }
+}
+
+/// The one error shape (DESIGN §3).
+#[derive(Debug, Serialize)]
+pub struct ErrorBody<'a, O: Serialize = ()> {
+    pub reason: Reason,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errors: Option<&'a [FieldError]>,
+    /// The operation the gateway recorded, when SBPS refused it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub operation: Option<O>,
+}
+
+impl<O: Serialize> ErrorBody<'_, O> {
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self)
+            .unwrap_or_else(|_| r#"{"reason":{"code":"internal_error","description":"error"}}"#.to_owned())
     }
 }
 
@@ -229,7 +241,8 @@ impl From<StateError> for ApiError {
             | StateError::OnceOnly { .. }
             | StateError::OperationInProgress { .. }
             | StateError::PartialCancelOfPending
-            | StateError::NoSuchPendingOperation => ApiError::OperationNotAllowed(text),
+            | StateError::NoSuchPendingOperation
+            | StateError::NoSuchRetryableOperation => ApiError::OperationNotAllowed(text),
         }
     }
 }

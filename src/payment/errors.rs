@@ -27,4 +27,6 @@ pub enum StateError {
     RefundPeriodExpired,
     #[error("There is no pending operation with that id on this payment.")]
     NoSuchPendingOperation,
+    #[error("There is no operation with that id that SBPS refused for now on this payment.")]
+    NoSuchRetryableOperation,
 }

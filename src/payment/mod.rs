@@ -5,6 +5,7 @@
 pub mod calendar;
 mod errors;
 mod event;
+mod metadata;
 mod notification;
 mod operation;
 mod status;
@@ -19,6 +20,7 @@ use crate::money::Yen;
 
 pub use errors::StateError;
 pub use event::{AuditEvent, EventKind, Outbox};
+pub use metadata::{Metadata, MetadataError};
 pub use notification::{NotificationRefusal, PurchaseResult, ResultDecision};
 pub use operation::{
     FailureCode, FailureReason, Operation, OperationKind, OperationStatus, ProviderAnswer, ProviderCall, Resender,
@@ -73,6 +75,8 @@ pub struct Payment {
     pub operations: Vec<Operation>,
     /// The partition of the account's listing index (assigned at creation, never changed).
     pub list_shard: u32,
+    /// The merchant's own key-value pairs, given at create; never sent to SBPS.
+    pub metadata: Metadata,
 }
 
 /// One change to persist atomically: the new payment (its `version` one above the stored one),
@@ -111,6 +115,7 @@ pub struct NewPayment {
     /// The partition of the account's listing index the payment is kept in (0 when the
     /// account's listing is not spread).
     pub list_shard: u32,
+    pub metadata: Metadata,
 }
 
 /// How a provider call ended.
@@ -147,6 +152,7 @@ impl Payment {
             version: 1,
             operations: Vec::new(),
             list_shard: new.list_shard,
+            metadata: new.metadata,
         };
         let event = AuditEvent {
             seq: 1,
@@ -192,6 +198,18 @@ impl Payment {
     /// What may still be captured: authorized less what was cancelled.
     pub fn capturable(&self) -> u32 {
         self.authorized.saturating_sub(self.cancelled)
+    }
+
+    /// What the payment's cancels took off it, as merchants see it: the succeeded cancel
+    /// operations' amounts. For an authorized payment this is `cancelled` (the property test
+    /// holds them equal); a payment cancelled while pending, whose authorization never came,
+    /// shows the amount its one cancel took off.
+    pub fn cancelled_total(&self) -> u32 {
+        self.operations
+            .iter()
+            .filter(|op| op.kind == OperationKind::Cancel && op.status == OperationStatus::Succeeded)
+            .map(|op| op.amount.value())
+            .sum()
     }
 
     pub fn pending_operation(&self) -> Option<&Operation> {
@@ -266,6 +284,33 @@ impl Payment {
         let mut next = self.clone();
         next.sbps.err_code = err_code.clone();
         Ok(next.transition(now, Status::Declined, EventKind::PaymentDeclined, None, err_code))
+    }
+
+    /// Sends an operation SBPS refused for now (au's billing run, [`FailureCode::is_retryable`])
+    /// again, as the same operation: one Idempotency-Key is one operation (DESIGN §3). It is
+    /// checked as a new one of its kind and amount would be (a failed operation does not count
+    /// toward "once"), and keeps its id, sequence and creation time; the new attempt is its own
+    /// audit event.
+    pub fn retry_operation(&self, op_id: &OperationId, now: DateTime<Utc>) -> Result<Transition, StateError> {
+        let refused = self
+            .operation(op_id)
+            .filter(|op| {
+                op.status == OperationStatus::Failed && op.reason.as_ref().is_some_and(|r| r.code.is_retryable())
+            })
+            .ok_or(StateError::NoSuchRetryableOperation)?;
+        let amount = Some(refused.amount);
+        let mut transition = match refused.kind {
+            OperationKind::Capture => self.begin_capture(op_id.clone(), amount, now),
+            OperationKind::Cancel => self.begin_cancel(op_id.clone(), amount, now),
+            OperationKind::Refund => self.begin_refund(op_id.clone(), amount, now),
+        }?;
+        let same = |op: &mut Operation| {
+            op.sequence = refused.sequence;
+            op.created_at = refused.created_at;
+        };
+        transition.operation.iter_mut().for_each(same);
+        transition.payment.operations.iter_mut().filter(|op| &op.id == op_id).for_each(same);
+        Ok(transition)
     }
 
     /// Starts a capture of `amount` (all that is capturable when `None`).

@@ -133,6 +133,8 @@ pub enum ProviderAnswer {
 pub struct FailureReason {
     pub code: FailureCode,
     pub description: String,
+    /// SBPS's own error code (`res_err_code`), when its answer is the reason.
+    pub provider_code: Option<String>,
 }
 
 /// A capture, cancel or refund: one record per amount change.

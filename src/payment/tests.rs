@@ -27,6 +27,7 @@ fn new_payment(amount: u64, mode: CaptureMode) -> Payment {
             limit_second: 600,
             expiry_grace: Duration::minutes(30),
             list_shard: 0,
+            metadata: crate::payment::Metadata::default(),
         },
         t0(),
     )
@@ -105,7 +106,7 @@ fn a_failed_operation_does_not_count_toward_once() {
     let p = authorized(1000);
     let begun = ok(p.begin_capture(OperationId::generate(), None, t0()));
     let op_id = begun.operation.as_ref().map(|o| o.id.clone()).unwrap_or_else(OperationId::generate);
-    let reason = FailureReason { code: FailureCode::ProviderRefused, description: "y".into() };
+    let reason = FailureReason { code: FailureCode::ProviderRefused, description: "y".into(), provider_code: None };
     let failed = ok(begun.payment.settle(&op_id, Outcome::Failed(reason), t0()));
     assert_eq!(failed.payment.status, Status::Authorized);
     assert!(failed.payment.begin_capture(OperationId::generate(), None, t0()).is_ok());
@@ -205,7 +206,11 @@ fn run(p: &Payment, cmd: &Command, now: DateTime<Utc>) -> Option<Result<Transiti
         Command::SettleOk => p.settle(&pending?, Outcome::Succeeded, now),
         Command::SettleFail => p.settle(
             &pending?,
-            Outcome::Failed(FailureReason { code: FailureCode::ProviderRefused, description: "refused".into() }),
+            Outcome::Failed(FailureReason {
+                code: FailureCode::ProviderRefused,
+                description: "refused".into(),
+                provider_code: None,
+            }),
             now,
         ),
         Command::Wait(_) => return None,
@@ -261,6 +266,10 @@ proptest! {
                 .sum()
         };
         prop_assert_eq!(p.captured, sum(OperationKind::Capture));
+        prop_assert_eq!(p.cancelled_total(), sum(OperationKind::Cancel));
+        if p.status == Status::Cancelled && p.authorized == 0 {
+            prop_assert_eq!(p.cancelled_total(), p.amount.value(), "a cancelled pending payment shows its amount cancelled");
+        }
         prop_assert_eq!(p.refunded, sum(OperationKind::Refund));
         if p.authorized > 0 {
             prop_assert_eq!(p.cancelled, sum(OperationKind::Cancel));

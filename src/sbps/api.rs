@@ -47,8 +47,12 @@ pub fn api_request(
 
 /// A refusal caused by the gateway's SBPS configuration (checksum, ids, credentials): 502
 /// and an alarm.
-fn configuration_fault(description: String) -> ProviderAnswer {
-    ProviderAnswer::Refused(FailureReason { code: FailureCode::ProviderConfigurationError, description })
+fn configuration_fault(description: String, err_code: Option<&str>) -> ProviderAnswer {
+    ProviderAnswer::Refused(FailureReason {
+        code: FailureCode::ProviderConfigurationError,
+        description,
+        provider_code: err_code.map(str::to_owned),
+    })
 }
 
 /// Classifies an SBPS error code for an operation of `kind` (DESIGN §3, spec §8.6). Only codes
@@ -60,6 +64,7 @@ pub fn classify_error(err_code: &str, kind: OperationKind, full: bool) -> Provid
         ProviderAnswer::Refused(FailureReason {
             code,
             description: format!("SBPS refused the {}: {what} (error {err_code}).", kind.as_str()),
+            provider_code: Some(err_code.to_owned()),
         })
     };
     match (err_type, kind) {
@@ -76,6 +81,7 @@ pub fn classify_error(err_code: &str, kind: OperationKind, full: bool) -> Provid
             description: format!(
                 "au has not finished the billing run this refund depends on; retry later (error {err_code})."
             ),
+            provider_code: Some(err_code.to_owned()),
         }),
         ("28", _) => refused(
             FailureCode::PartialRefundNotYetAvailable,
@@ -83,9 +89,10 @@ pub fn classify_error(err_code: &str, kind: OperationKind, full: bool) -> Provid
         ),
         ("31", _) => refused(FailureCode::RefundPeriodExpired, "the refund period has ended"),
         ("33", _) => refused(FailureCode::CapturePeriodExpired, "the capture period has ended"),
-        ("09" | "14", _) => {
-            configuration_fault(format!("SBPS rejected the gateway's credentials or checksum (error {err_code})."))
-        }
+        ("09" | "14", _) => configuration_fault(
+            format!("SBPS rejected the gateway's credentials or checksum (error {err_code})."),
+            Some(err_code),
+        ),
         (t, _) if t.starts_with('8') || t.starts_with('9') => {
             ProviderAnswer::Unknown { description: format!("SBPS reported a system error (error {err_code}).") }
         }
@@ -162,7 +169,7 @@ impl SbpsClient {
     ) -> ProviderAnswer {
         let request = api_request(call, &account.merchant_id, &account.service_id, tracking_id, now);
         let Ok(xml) = request.to_xml(account.hash_key.expose()) else {
-            return configuration_fault("The request could not be signed.".into());
+            return configuration_fault("The request could not be signed.".into(), None);
         };
         let (body, _, _) = encoding_rs::SHIFT_JIS.encode(&xml);
         let started = Instant::now();
@@ -185,7 +192,7 @@ impl SbpsClient {
                 match response.bytes().await {
                     Err(_) => ProviderAnswer::Unknown { description: "SBPS's answer was cut off.".into() },
                     Ok(_) if status.as_u16() == 401 || status.as_u16() == 403 => {
-                        configuration_fault("SBPS refused the gateway's API credentials.".into())
+                        configuration_fault("SBPS refused the gateway's API credentials.".into(), None)
                     }
                     Ok(_) if !status.is_success() => {
                         ProviderAnswer::Unknown { description: format!("SBPS answered HTTP {}.", status.as_u16()) }

@@ -12,7 +12,7 @@ use crate::accounts::Account;
 use crate::crash_point::{CrashPoint, reach};
 use crate::ids::{PaymentId, TrackId};
 use crate::money::Yen;
-use crate::payment::{NewPayment, Payment};
+use crate::payment::{Metadata, NewPayment, Payment};
 use crate::sbps::purchase::LIMIT_SECOND;
 use crate::store::{NewPaymentRecord, Store, StoreError};
 
@@ -23,6 +23,7 @@ pub struct CreatePayment {
     pub amount: Yen,
     /// The canonical serialization of the merchant's return URL.
     pub return_url: String,
+    pub metadata: Metadata,
 }
 
 impl<S: Store, P: Provider> Service<S, P> {
@@ -50,6 +51,7 @@ impl<S: Store, P: Provider> Service<S, P> {
                 limit_second: LIMIT_SECOND,
                 expiry_grace: self.policy.expiry_grace,
                 list_shard,
+                metadata: request.metadata,
             },
             now,
         );

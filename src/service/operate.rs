@@ -143,7 +143,8 @@ impl<S: Store, P: Provider> Service<S, P> {
     }
 
     /// A retry with the key of an operation whose outcome was unknown: send the same call
-    /// again under the resend lease.
+    /// again under the resend lease. Of one SBPS refused for now: send it again, as the same
+    /// operation.
     async fn resume(
         &self,
         account: &Account,
@@ -153,8 +154,11 @@ impl<S: Store, P: Provider> Service<S, P> {
         render: &dyn Render,
     ) -> Result<Answered<OperationResult>, ServiceError> {
         let now = self.clock.now();
-        let payment = self.payment_of(account, payment_id).await?;
+        let payment = self.expire_if_due(self.payment_of(account, payment_id).await?).await?;
         let op = payment.operation(op_id).cloned().ok_or(ServiceError::IdempotencyInProgress)?;
+        if op.status == OperationStatus::Failed && op.reason.as_ref().is_some_and(|r| r.code.is_retryable()) {
+            return self.retry_refused(account, payment, op_id, key, render).await;
+        }
         if op.status != OperationStatus::Pending {
             let result = OperationResult { operation: op, payment_status: payment.status, unknown: None };
             self.complete_key(Some((key, render)), payment_id, &result, now).await;
@@ -167,6 +171,28 @@ impl<S: Store, P: Provider> Service<S, P> {
         let relocked = key.in_progress(payment_id, op_id, now + self.policy.lock_window, now);
         self.commit(&lease, Some(&relocked)).await?;
         let (result, _) = self.send_and_settle(account, lease.payment, op, Some((key, render)), Some(relocked)).await?;
+        Ok(Answered::Fresh(result))
+    }
+
+    /// Reopens an operation SBPS refused for now and sends it again (write-ahead, call, settle),
+    /// under the same key. If the state machine refuses it now (the payment moved on), that
+    /// refusal is the answer, to this retry and to any later one with the key.
+    async fn retry_refused(
+        &self,
+        account: &Account,
+        payment: Payment,
+        op_id: &OperationId,
+        key: &IdempotencyKey,
+        render: &dyn Render,
+    ) -> Result<Answered<OperationResult>, ServiceError> {
+        let now = self.clock.now();
+        let transition = payment.retry_operation(op_id, now).map_err(ServiceError::NotAllowed)?;
+        let op = transition.operation.clone().ok_or(ServiceError::Internal("a retried operation"))?;
+        let claim = key.in_progress(&payment.id, &op.id, now + self.policy.lock_window, now);
+        self.commit(&transition, Some(&claim)).await?;
+        tracing::info!(payment_id = %payment.id, operation_id = %op.id, "operation sent again with its key");
+        let (result, _) =
+            self.send_and_settle(account, transition.payment, op, Some((key, render)), Some(claim)).await?;
         Ok(Answered::Fresh(result))
     }
 
@@ -218,9 +244,10 @@ impl<S: Store, P: Provider> Service<S, P> {
             let result =
                 OperationResult { operation: settled, payment_status: transition.payment.status, unknown: None };
             let record = match (outcome, claim) {
-                // A refusal worth retrying is not remembered: the same key may try again.
+                // A refusal worth retrying keeps the key on this operation, unlocked: a retry with
+                // the key sends it again (one key, one operation), never a second one beside it.
                 (Outcome::Failed(r), Some(c)) if r.code.is_retryable() => {
-                    Some(IdempotencyRecord { expires_at: now, ..c.clone() })
+                    Some(IdempotencyRecord { locked_until: Some(now), ..c.clone() })
                 }
                 _ => completion(keyed, &transition.payment.id, &result, now)?,
             };

@@ -90,6 +90,7 @@ async fn created(s: &TestService, reference: &str, amount: u64) -> Payment {
         merchant_reference: reference.into(),
         amount: yen(amount),
         return_url: "https://merchant.site/done".into(),
+        metadata: Default::default(),
     };
     fresh(ok(s.create(account(s), request, None, &TestRender).await))
 }
@@ -157,7 +158,11 @@ async fn each_refusal_fails_the_operation_and_changes_no_amount() {
     for code in FailureCode::ALL {
         let (s, provider) = service();
         let p = authorized(&s, "order-1", 1000).await;
-        provider.script([ProviderAnswer::Refused(FailureReason { code, description: "no".into() })]);
+        provider.script([ProviderAnswer::Refused(FailureReason {
+            code,
+            description: "no".into(),
+            provider_code: None,
+        })]);
         let k = key("refused", "");
         let result = fresh(ok(capture(&s, &p, None, Some(&k)).await));
         assert_eq!(result.operation.status, OperationStatus::Failed, "{code}");
@@ -456,6 +461,7 @@ async fn creates_decide_by_key_and_reference() {
         merchant_reference: "order-1".into(),
         amount: yen(200),
         return_url: "https://merchant.site/done".into(),
+        metadata: Default::default(),
     };
     let k = IdempotencyKey::new(DEMO_ACCOUNT_ID, "c1".into(), "POST", "/v1/payments", b"a");
     let first = fresh(ok(s.create(account(&s), request.clone(), Some(&k), &TestRender).await));

@@ -2,6 +2,8 @@
 //! stored attribute. Both adapters keep these (DynamoDB as attributes, SQLite as JSON
 //! documents); every attribute name is pinned by a test below.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -9,8 +11,8 @@ use super::{IdempotencyRecord, IdempotencyState, StoreError, StoredResponse};
 use crate::ids::{OperationId, PaymentId, TrackId};
 use crate::money::Yen;
 use crate::payment::{
-    AuditEvent, CaptureMode, EventKind, FailureCode, FailureReason, Operation, OperationKind, OperationStatus, Outbox,
-    Payment, ProviderCall, SbpsPurchase, Status,
+    AuditEvent, CaptureMode, EventKind, FailureCode, FailureReason, Metadata, Operation, OperationKind,
+    OperationStatus, Outbox, Payment, ProviderCall, SbpsPurchase, Status,
 };
 
 fn unreadable(what: &str) -> StoreError {
@@ -70,6 +72,9 @@ pub struct PaymentItem {
     /// `OP#` items stay the record; reading one payment uses them).
     #[serde(rename = "operations", default, skip_serializing_if = "Vec::is_empty")]
     pub operations: Vec<OperationItem>,
+    /// The merchant's metadata (a map of strings; absent when empty).
+    #[serde(rename = "metadata", default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub metadata: BTreeMap<String, String>,
 }
 
 impl PaymentItem {
@@ -99,6 +104,7 @@ impl PaymentItem {
             version: p.version,
             list_shard: p.list_shard,
             operations: p.operations.iter().map(OperationItem::of).collect(),
+            metadata: p.metadata.as_map().clone(),
         }
     }
 
@@ -141,6 +147,7 @@ impl PaymentItem {
             version: self.version,
             operations,
             list_shard: self.list_shard,
+            metadata: Metadata::stored(self.metadata),
         })
     }
 }
@@ -168,6 +175,8 @@ pub struct OperationItem {
     pub failure_code: Option<FailureCode>,
     #[serde(rename = "failureDescription", default, skip_serializing_if = "Option::is_none")]
     pub failure_description: Option<String>,
+    #[serde(rename = "failureProviderCode", default, skip_serializing_if = "Option::is_none")]
+    pub failure_provider_code: Option<String>,
     #[serde(rename = "attemptedAt", default, skip_serializing_if = "Option::is_none")]
     pub attempted_at: Option<DateTime<Utc>>,
     #[serde(rename = "callInFlight", default)]
@@ -193,6 +202,7 @@ impl OperationItem {
             provider_call: op.provider_call,
             failure_code: op.reason.as_ref().map(|r| r.code),
             failure_description: op.reason.as_ref().map(|r| r.description.clone()),
+            failure_provider_code: op.reason.as_ref().and_then(|r| r.provider_code.clone()),
             attempted_at: op.attempted_at,
             call_in_flight: op.call_in_flight,
             outcome_unknown: op.outcome_unknown,
@@ -211,9 +221,11 @@ impl OperationItem {
             amount: Yen::new(u64::from(self.amount)).map_err(|_| unreadable("amount"))?,
             full: self.full,
             provider_call: self.provider_call,
-            reason: self
-                .failure_code
-                .map(|code| FailureReason { code, description: self.failure_description.unwrap_or_default() }),
+            reason: self.failure_code.map(|code| FailureReason {
+                code,
+                description: self.failure_description.unwrap_or_default(),
+                provider_code: self.failure_provider_code,
+            }),
             attempted_at: self.attempted_at,
             call_in_flight: self.call_in_flight,
             outcome_unknown: self.outcome_unknown,
@@ -393,6 +405,7 @@ mod tests {
                 limit_second: 600,
                 expiry_grace: Duration::minutes(30),
                 list_shard: 0,
+                metadata: crate::payment::Metadata::default(),
             },
             now(),
         );
@@ -407,6 +420,7 @@ mod tests {
         let mut p = payment();
         p.captured_at = Some(now());
         p.sbps.err_code = Some("402U1999".into());
+        p.metadata = Metadata::parse([("order".to_owned(), "A-1".to_owned())].into()).unwrap_or_default();
         let mut item_names = names(&PaymentItem::of(&p));
         item_names.sort();
         assert_eq!(
@@ -424,6 +438,7 @@ mod tests {
                 "limitSecond",
                 "listShard",
                 "merchantReference",
+                "metadata",
                 "pendingUntil",
                 "refunded",
                 "requestDate",
@@ -440,7 +455,11 @@ mod tests {
 
         let begun = p.begin_capture(OperationId::generate(), None, now()).unwrap_or_else(|e| panic!("{e}"));
         let mut op = begun.operation.clone().unwrap_or_else(|| panic!("an operation"));
-        op.reason = Some(FailureReason { code: FailureCode::ProviderRefused, description: "no".into() });
+        op.reason = Some(FailureReason {
+            code: FailureCode::ProviderRefused,
+            description: "no".into(),
+            provider_code: Some("40299999".into()),
+        });
         let mut op_names = names(&OperationItem::of(&op));
         op_names.sort();
         assert_eq!(
@@ -452,6 +471,7 @@ mod tests {
                 "createdAt",
                 "failureCode",
                 "failureDescription",
+                "failureProviderCode",
                 "full",
                 "id",
                 "kind",

@@ -144,6 +144,7 @@ mod tests {
                 limit_second: 600,
                 expiry_grace: chrono::Duration::minutes(30),
                 list_shard: 0,
+                metadata: crate::payment::Metadata::default(),
             },
             at + chrono::Duration::milliseconds(i64::from(n)),
         );

@@ -482,6 +482,7 @@ mod tests {
                 limit_second: 600,
                 expiry_grace: Duration::minutes(30),
                 list_shard: 0,
+                metadata: crate::payment::Metadata::default(),
             },
             now,
         );

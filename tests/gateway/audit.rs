@@ -77,7 +77,7 @@ async fn loose_ends_are_found_until_the_sweeper_ties_them<S: LocalOutbox>(h: Hoo
     let unpaid = h.local.create("audit-unpaid", 300).await["id"].as_str().expect("id").to_owned();
     let late = h.local.authorized("audit-late", 700).await;
     h.local.sandbox.inject(vec![Fault::Delay { millis: 1500 }]);
-    assert_eq!(h.local.op(&late, "captures", None, None).await.status, 503);
+    assert_eq!(h.local.op(&late, "captures", None, None).await.status, 202);
     h.run_until_idle().await;
     let pending_until = h.stored(&unpaid).await.pending_until;
     h.local.app.service.clock.set(pending_until + Duration::hours(1));

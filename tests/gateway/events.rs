@@ -40,6 +40,7 @@ async fn seed_payment(local: &Local<SqliteStore>) {
             limit_second: 600,
             expiry_grace: Duration::minutes(30),
             list_shard: 0,
+            metadata: kantan::payment::Metadata::default(),
         },
         local.app.service.clock.now(),
     );

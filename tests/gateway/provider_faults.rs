@@ -96,7 +96,7 @@ on_both_stores!(a_configuration_fault_after_a_lost_answer_leaves_the_operation_p
 async fn a_configuration_fault_after_a_lost_answer_leaves_the_operation_pending<S: LocalOutbox>(h: Hooked<S>) {
     let id = h.local.authorized("lost-then-config", 4468).await;
     h.local.sandbox.inject(vec![Fault::Lost]);
-    assert_eq!(h.local.op(&id, "captures", Some(2355), None).await.status, 503);
+    assert_eq!(h.local.op(&id, "captures", Some(2355), None).await.status, 202);
     h.local.sandbox.inject(vec![Fault::Error { code: "40209000".into() }]);
     h.local.app.service.clock.advance(Duration::minutes(3));
     h.run_until_idle().await;

@@ -8,11 +8,13 @@ use std::sync::Arc;
 
 use chrono::{Duration, TimeZone, Utc};
 use common::flow::*;
+use common::hooks::Hooked;
 use common::*;
 use kantan::accounts::DEMO_HASH_KEY;
 use kantan::ids::PaymentId;
+use kantan::local::background::LocalOutbox;
 use kantan::local::sandbox::Fault;
-use serde_json::json;
+use serde_json::{Value, json};
 
 const CAPTURE: &str = "ST02-00201-402";
 const CANCEL_REFUND: &str = "ST02-00303-402";
@@ -195,7 +197,7 @@ async fn a_timed_out_capture_retried_with_its_key_captures_once() {
     let id = local.authorized("timeout-1", 1000).await;
     local.sandbox.inject(vec![Fault::Delay { millis: 1500 }]);
     let first = local.op(&id, "captures", None, Some("cap-key")).await;
-    assert_eq!(first.status, 503, "{}", first.text);
+    assert_eq!(first.status, 202, "{}", first.text);
     assert!(first.headers.contains_key("retry-after"));
     assert_eq!(first.json()["status"], "pending");
     // While the outcome is unknown, other operations wait.
@@ -294,27 +296,32 @@ async fn sbps_refusals_map_to_stable_reasons() {
     let id = local.captured("errors-1", 1000).await;
     local.app.service.clock.set(Utc.with_ymd_and_hms(2030, 12, 1, 1, 0, 0).single().expect("time"));
 
-    // 402-29: au's billing run is not done: 503 with Retry-After, the operation failed, the key
-    // not remembered.
+    // 402-29: au's billing run is not done: 503 with Retry-After, the error shape carrying the
+    // recorded operation (failed) and SBPS's code; the key stays on that operation.
     local.sandbox.inject(vec![Fault::Error { code: "40229999".into() }]);
     let r = local.op(&id, "refunds", Some(100), Some("ref-29")).await;
     assert_eq!(r.status, 503, "{}", r.text);
     assert!(r.headers.contains_key("retry-after"));
     assert_eq!(
-        (r.json()["status"].as_str(), r.json()["reason"]["code"].as_str()),
+        (r.json()["operation"]["status"].as_str(), r.json()["reason"]["code"].as_str()),
         (Some("failed"), Some("billing_run_pending"))
     );
+    assert_eq!(r.json()["reason"]["providerCode"], "40229999");
+    let refund_id = r.json()["operation"]["id"].as_str().expect("the recorded operation").to_owned();
 
-    // 402-09 (checksum): a configuration fault, 502.
+    // The retry with the key sends that same operation again; 402-09 (checksum): a
+    // configuration fault, 502, on the same operation.
     local.sandbox.inject(vec![Fault::Error { code: "40209025".into() }]);
     let r = local.op(&id, "refunds", Some(100), Some("ref-29")).await;
     assert_eq!(r.status, 502, "{}", r.text);
     assert_eq!(r.json()["reason"]["code"], "provider_configuration_error");
+    assert_eq!(r.json()["operation"]["id"], refund_id.as_str(), "one key, one operation");
 
     // 402-75: more than was captured, 422.
     local.sandbox.inject(vec![Fault::Error { code: "40275008".into() }]);
     let r = local.op(&id, "refunds", Some(100), None).await;
     assert_eq!((r.status, r.json()["reason"]["code"].as_str()), (422, Some("amount_exceeds_remaining")));
+    assert_eq!(r.json()["operation"]["status"], "failed");
 
     // Failed operations do not count toward "one refund".
     let r = local.op(&id, "refunds", Some(100), None).await;
@@ -322,9 +329,56 @@ async fn sbps_refusals_map_to_stable_reasons() {
     let p = local.payment(&id).await;
     let statuses: Vec<&str> =
         p["operations"].as_array().expect("ops").iter().filter_map(|o| o["status"].as_str()).collect();
-    assert_eq!(statuses, ["succeeded", "failed", "failed", "failed", "succeeded"]);
+    assert_eq!(statuses, ["succeeded", "failed", "failed", "succeeded"]);
     assert_eq!(local.performed(CANCEL_REFUND), 1);
 }
+
+/// One Idempotency-Key is one operation (DESIGN §3): after a retryable refusal (au's billing
+/// run), the retry with the key sends the same operation again and it succeeds; the merchant sees
+/// one refund, an `operation.failed` then a `payment.partially_refunded` webhook for it.
+async fn a_retry_after_a_billing_run_refusal_resends_the_same_operation<S: LocalOutbox>(h: Hooked<S>) {
+    h.register("shop", &[]).await;
+    let id = h.local.captured("billing-run-1", 1000).await;
+    h.local.app.service.clock.set(Utc.with_ymd_and_hms(2030, 12, 1, 1, 0, 0).single().expect("time"));
+    h.local.sandbox.inject(vec![Fault::Error { code: "40229000".into() }]);
+    let refused = h.local.op(&id, "refunds", Some(300), Some("refund-once")).await;
+    assert_eq!(refused.status, 503, "{}", refused.text);
+    let op_id = refused.json()["operation"]["id"].as_str().expect("operation").to_owned();
+    h.settle().await;
+
+    let retried = h.local.op(&id, "refunds", Some(300), Some("refund-once")).await;
+    assert_eq!(retried.status, 201, "{}", retried.text);
+    assert_eq!(retried.json()["id"], op_id.as_str(), "the same operation, sent again");
+    let replay = h.local.op(&id, "refunds", Some(300), Some("refund-once")).await;
+    assert_eq!((replay.status, replay.text.as_str()), (201, retried.text.as_str()));
+
+    let p = h.local.payment(&id).await;
+    let refunds: Vec<&Value> =
+        p["operations"].as_array().expect("ops").iter().filter(|o| o["type"] == "refund").collect();
+    assert_eq!(refunds.len(), 1, "one refund: {p}");
+    assert_eq!((refunds[0]["id"].as_str(), refunds[0]["status"].as_str()), (Some(op_id.as_str()), Some("succeeded")));
+    assert_eq!(p["refundedAmount"]["value"], 300);
+    assert_eq!(h.local.performed(CANCEL_REFUND), 1, "SBPS refunded once");
+
+    // The webhooks that follow: the refusal, then the refund, each once (deliveries are not
+    // ordered; `data.sequence` orders them).
+    h.settle().await;
+    let arrivals = h.arrivals("shop").await;
+    let sequence = |kind: &str| -> Vec<u64> {
+        arrivals
+            .iter()
+            .filter_map(|a| serde_json::from_str::<Value>(a["body"].as_str()?).ok())
+            .filter(|b| b["type"] == kind)
+            .filter_map(|b| b["data"]["sequence"].as_u64())
+            .collect()
+    };
+    let (failed, refunded) = (sequence("operation.failed"), sequence("payment.partially_refunded"));
+    assert_eq!((failed.len(), refunded.len()), (1, 1), "{arrivals:?}");
+    assert!(failed[0] < refunded[0], "the refusal came before the refund");
+    let findings = h.local.audit_one(&h.stored(&id).await).await;
+    assert!(findings.is_empty(), "{findings:?}");
+}
+on_both_stores!(a_retry_after_a_billing_run_refusal_resends_the_same_operation);
 
 #[tokio::test]
 async fn an_unknown_outcome_is_recovered_on_the_next_read() {
@@ -332,7 +386,7 @@ async fn an_unknown_outcome_is_recovered_on_the_next_read() {
     let id = local.authorized("recover-1", 1000).await;
     local.sandbox.inject(vec![Fault::Status { status: 500 }]);
     let r = local.op(&id, "captures", None, None).await;
-    assert_eq!((r.status, r.json()["status"].as_str()), (503, Some("pending")));
+    assert_eq!((r.status, r.json()["status"].as_str()), (202, Some("pending")));
     // Within the lock window a read does not resend.
     assert_eq!(local.payment(&id).await["operations"][0]["status"], "pending");
     assert_eq!(local.sent(CAPTURE), 1);
@@ -349,7 +403,7 @@ async fn a_dropped_connection_is_resumed_by_the_same_key() {
     let id = local.captured("reset-1", 1000).await;
     local.sandbox.inject(vec![Fault::Reset]);
     let r = local.op(&id, "refunds", None, Some("k-reset")).await;
-    assert_eq!(r.status, 503, "{}", r.text);
+    assert_eq!(r.status, 202, "{}", r.text);
     let r = local.op(&id, "refunds", None, Some("k-reset")).await;
     assert_eq!(r.status, 201, "{}", r.text);
     assert_eq!(local.performed(CANCEL_REFUND), 1);

@@ -24,6 +24,7 @@ fn new_record(account: &str, reference: &str, key: Option<&str>) -> NewPaymentRe
             limit_second: 600,
             expiry_grace: Duration::minutes(30),
             list_shard: 0,
+            metadata: kantan::payment::Metadata::default(),
         },
         start(),
     );
