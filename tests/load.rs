@@ -4,7 +4,7 @@
 //! the sweeper running, for a fixed time. In the middle third, SBPS faults (5xx, resets, lost
 //! answers, delays past the timeout, error codes) and store faults (through the fault proxy:
 //! cut connections, swallowed answers, latency, a black hole) are switched on. A merchant retries
-//! a 503 or 409 with the same key, as the API asks. Afterwards everything is settled and the
+//! a 202, 503 or 409 with the same key, as the API asks. Afterwards everything is settled and the
 //! audit, reconciled with SBPS's call log, must find nothing.
 //!
 //! `LOAD_SECONDS` (default 9), `LOAD_CLIENTS` (default 8); `LOAD_REPORT=FILE` writes the
@@ -52,8 +52,8 @@ impl Merchant {
         *t.statuses.entry((kind, status)).or_default() += 1;
     }
 
-    /// Sends `build()` until it is answered with anything but a 503, a 409 or a cut connection
-    /// (at most 20 times), as a merchant following the API's advice would.
+    /// Sends `build()` until it is answered with anything but a 202 (outcome not known yet), a 503,
+    /// a 409 or a cut connection (at most 20 times), as a merchant following the API's advice would.
     async fn call(&self, kind: &'static str, build: impl Fn() -> reqwest::RequestBuilder) -> (u16, Value) {
         for _ in 0..20 {
             let started = Instant::now();
@@ -62,7 +62,7 @@ impl Merchant {
                     let status = r.status().as_u16();
                     self.record(kind, started, status);
                     let text = r.text().await.unwrap_or_default();
-                    if status != 503 && status != 409 {
+                    if status != 202 && status != 503 && status != 409 {
                         return (status, serde_json::from_str(&text).unwrap_or(Value::String(text)));
                     }
                 }

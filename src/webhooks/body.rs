@@ -139,6 +139,21 @@ mod tests {
     }
 
     #[test]
+    fn the_largest_metadata_fits_with_every_field_of_the_view() {
+        let (mut payment, event) = refunded(2);
+        // 8 KiB of JSON, mostly three-byte characters: the most `metadata` may be.
+        let mut map: std::collections::BTreeMap<String, String> =
+            (0..5).map(|i| (format!("k{i}"), "注".repeat(500))).collect();
+        map.insert("k5".into(), "注".repeat(210));
+        payment.metadata = crate::payment::Metadata::parse(map.clone()).unwrap_or_else(|e| panic!("{e}"));
+        let outbox = outbox(&payment, &event).unwrap_or_else(|| panic!("merchant-visible"));
+        assert!(outbox.body.len() <= MAX_BODY_BYTES, "{}", outbox.body.len());
+        let body: serde_json::Value = serde_json::from_str(&outbox.body).unwrap_or_default();
+        assert_eq!(body["data"]["payment"]["metadata"], serde_json::json!(map));
+        assert_eq!(body["data"]["payment"]["operations"].as_array().map(Vec::len), Some(4), "no operation dropped");
+    }
+
+    #[test]
     fn bookkeeping_events_have_no_webhook() {
         let (payment, mut event) = refunded(0);
         event.kind = EventKind::OperationRequested;

@@ -275,3 +275,60 @@ async fn unknown_routes_and_methods_answer_in_the_error_shape() {
     let path = format!("/prod/v1/payments/{}", created["id"].as_str().unwrap_or_default());
     assert_eq!(send(&app, Call::get(&path)).await.status, 200);
 }
+
+/// One payment view (DESIGN §3): the create answer is the payment view plus `nextStep`, with the
+/// same fields `GET /v1/payments/{id}` and a list item show, `trackId` beside `trackingUrl`, and
+/// the merchant's `metadata` everywhere (never in the redirect SBPS receives).
+#[tokio::test]
+async fn the_create_answer_the_payment_and_a_list_item_are_one_view() {
+    let app = app();
+    let mut body = seed_body("view-1");
+    body["metadata"] = json!({"orderNumber": "A-1001", "顧客": "山田"});
+    let created = send(&app, Call::post("/v1/payments", &body)).await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let created = created.json();
+    let id = created["id"].as_str().unwrap_or_default().to_owned();
+    assert_eq!(created["metadata"], json!({"orderNumber": "A-1001", "顧客": "山田"}));
+    let track_id = created["trackId"].as_str().unwrap_or_default();
+    assert_eq!(created["trackingUrl"], format!("/v1/tracks/payments/{track_id}"));
+    let names: Vec<&str> = created["nextStep"]["redirect"]["params"]
+        .as_array()
+        .map(|ps| ps.iter().filter_map(|p| p["name"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(names, SEED_PARAMS, "metadata never reaches SBPS's form");
+    let path = format!("/v1/payments/{id}");
+    let got = send(&app, Call::get(&path)).await.json();
+    assert_eq!(got, created, "GET shows exactly what create answered while the payment is pending");
+    let listed = send(&app, Call::get("/v1/payments?merchantReference=view-1")).await.json();
+    assert_eq!(listed["data"][0], created);
+    let tracked = send(&app, Call::get(&format!("/v1/tracks/payments/{track_id}")).key(None)).await;
+    assert_eq!((tracked.status, tracked.json()["id"].as_str()), (200, Some(id.as_str())));
+}
+
+/// `metadata`: strings only, at most 20 keys of 1 to 40 characters and values of at most 500;
+/// every other shape is a 400 naming the field and stating the rule, and nothing is written.
+#[tokio::test]
+async fn metadata_is_checked_field_by_field() {
+    let app = app();
+    let many: serde_json::Map<String, Value> = (0..21).map(|i| (format!("k{i}"), json!("v"))).collect();
+    let cases = [
+        (json!("order-1"), "metadata", "must be an object of strings"),
+        (json!({"n": 1}), "metadata.n", "must be a string"),
+        (json!({"n": null}), "metadata.n", "must be a string"),
+        (json!({"": "v"}), "metadata.", "keys have 1 to 40 characters"),
+        (json!({"k".repeat(41): "v"}), &*format!("metadata.{}", "k".repeat(41)), "keys have 1 to 40 characters"),
+        (json!({"note": "x".repeat(501)}), "metadata.note", "values have at most 500 characters"),
+        (Value::Object(many), "metadata", "has at most 20 keys"),
+    ];
+    for (metadata, field, message) in cases {
+        let mut body = seed_body("meta-1");
+        body["metadata"] = metadata.clone();
+        let refused = send(&app, Call::post("/v1/payments", &body)).await;
+        assert_eq!(refused.status, 400, "{metadata}: {}", refused.text);
+        assert_eq!(refused.code(), "invalid_request");
+        assert_eq!(refused.json()["errors"], json!([{"field": field, "message": message}]), "{metadata}");
+    }
+    let mut body = seed_body("meta-1");
+    body["metadata"] = json!({"k".repeat(40): "注".repeat(500)});
+    assert_eq!(send(&app, Call::post("/v1/payments", &body)).await.status, 201, "the limits themselves are accepted");
+}

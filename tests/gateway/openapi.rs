@@ -113,6 +113,89 @@ fn every_example_fits_its_schema() {
     assert_eq!(seed, &common::seed_body("c5211d6b-0178-49f8-a06b-69df097a712f"));
 }
 
+/// The SBPS checksum of a redirect's params: the first 15 values, then the hash key.
+fn sps_hashcode(params: &[Value], hash_key: &str) -> String {
+    use sha1::{Digest, Sha1};
+    let mut text: String = params.iter().take(15).filter_map(|p| p["value"].as_str()).collect();
+    text.push_str(hash_key);
+    hex::encode_upper(Sha1::digest(text.as_bytes()))
+}
+
+/// Every example that shows a signed redirect, in openapi.yaml and in README.md, carries the
+/// checksum of its own values under the demo account's hash key: anyone can recompute it.
+#[test]
+fn every_examples_checksum_is_its_own() {
+    let mut found = Vec::new();
+    examples(&[], document(), &mut found);
+    let mut checked = 0;
+    for (example, _, value) in &found {
+        let Some(params) = value["nextStep"]["redirect"]["params"].as_array() else { continue };
+        let stated = params.last().and_then(|p| p["value"].as_str()).unwrap_or_default();
+        assert_eq!(stated, sps_hashcode(params, kantan::accounts::DEMO_HASH_KEY), "{example}");
+        checked += 1;
+    }
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).expect("README");
+    for block in readme.split("```json\n").skip(1) {
+        let json = &block[..block.find("```").expect("the block's end")];
+        let Ok(value) = serde_json::from_str::<Value>(json) else { continue };
+        let Some(params) = value["nextStep"]["redirect"]["params"].as_array() else { continue };
+        let stated = params.last().and_then(|p| p["value"].as_str()).unwrap_or_default();
+        assert_eq!(stated, sps_hashcode(params, kantan::accounts::DEMO_HASH_KEY), "README: {json}");
+        checked += 1;
+    }
+    assert!(checked >= 2, "the create examples of openapi.yaml and README.md: {checked}");
+}
+
+/// The webhook retry schedule, as the code runs it, is the one the document and README state.
+#[test]
+fn one_retry_schedule_in_the_code_the_document_and_the_readme() {
+    let delays: Vec<String> = kantan::webhooks::retry_schedule::RETRY_DELAYS
+        .iter()
+        .map(|&s| match s {
+            s if s % 3600 == 0 => format!("{} h", s / 3600),
+            s if s % 60 == 0 => format!("{} min", s / 60),
+            s => format!("{s} s"),
+        })
+        .collect();
+    let (last, rest) = delays.split_last().expect("a schedule");
+    let stated = format!("{} and {last}", rest.join(", "));
+    assert_eq!(stated, "5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 14 h, 20 h and 24 h");
+    let flat = |text: &str| text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).expect("README");
+    assert!(flat(&readme).contains(&stated), "README states the schedule as {stated}");
+    assert!(flat(common::openapi::DOCUMENT).contains(&stated), "openapi.yaml states the schedule as {stated}");
+    let attempts = format!("{} attempts in all", delays.len() + 1);
+    assert!(flat(common::openapi::DOCUMENT).contains(&attempts) && flat(&readme).contains(&attempts), "{attempts}");
+}
+
+/// Each webhook event has its own entry, summary and operation id; every answer a POST can
+/// replay documents `Idempotent-Replayed`; the document says how a route answers a method it
+/// does not take.
+#[test]
+fn events_replays_and_methods_are_documented() {
+    let doc = document();
+    let mut summaries = BTreeSet::new();
+    let mut ids = BTreeSet::new();
+    for (event, item) in doc["webhooks"].as_object().expect("webhooks") {
+        let post = &item["post"];
+        assert!(summaries.insert(post["summary"].as_str().expect("a summary").to_owned()), "{event}: its own summary");
+        assert!(ids.insert(post["operationId"].as_str().expect("an operation id").to_owned()), "{event}");
+    }
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        let Some(post) = item.get("post") else { continue };
+        if path == "/v1/notifications/sbps" {
+            continue;
+        }
+        for (status, answer) in post["responses"].as_object().expect("responses") {
+            if status.starts_with('2') {
+                assert!(answer["headers"].get("Idempotent-Replayed").is_some(), "POST {path} {status}");
+            }
+        }
+    }
+    let description = doc["info"]["description"].as_str().expect("a description");
+    assert!(description.contains("`405` with `Allow`") && description.contains("Idempotent-Replayed: true"));
+}
+
 #[test]
 fn an_answer_that_drifts_from_its_schema_is_caught() {
     let drifted = [

@@ -101,6 +101,7 @@ async fn a_declined_purchase_is_declined_with_its_code() {
     assert_eq!(p["status"], "declined");
     assert_eq!(p["reason"]["code"], "declined");
     assert!(p["reason"]["description"].as_str().unwrap_or("").contains("402U1999"));
+    assert_eq!(p["reason"]["providerCode"], "402U1999", "SBPS's code, apart from the sentence");
     // The reference is released.
     local.create("decline-1", 500).await;
 }
@@ -182,6 +183,10 @@ async fn late_notifications_after_cancel_or_expiry_are_refused() {
     assert_eq!(cancel.status, 201, "{}", cancel.text);
     assert_eq!(cancel.json()["paymentStatus"], "cancelled");
     assert_eq!(local.sandbox.calls().len(), 0, "a pending payment is cancelled without SBPS");
+    // Its amounts agree with its one cancel: nothing authorized, all of it cancelled.
+    let p = local.payment(&id).await;
+    assert_eq!((p["authorizedAmount"]["value"].as_u64(), p["cancelledAmount"]["value"].as_u64()), (Some(0), Some(300)));
+    assert_eq!(p["operations"][0]["amount"]["value"], 300);
     assert_eq!(local.notify(&id, "300", "OK", "12345678901234", DEMO_HASH_KEY).await, "NG,order is no longer pending");
 
     let created = local.create("late-2", 300).await;
