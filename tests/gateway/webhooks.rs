@@ -397,8 +397,12 @@ async fn the_local_runner_acts_within_two_seconds_of_the_clock() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_readmes_python_verifier_accepts_a_real_delivery() {
     let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).expect("README");
-    let start = readme.find("```python\n").expect("a Python example in the README") + "```python\n".len();
-    let example = &readme[start..start + readme[start..].find("```").expect("its end")];
+    let example = readme
+        .split("```python\n")
+        .skip(1)
+        .map(|block| &block[..block.find("```").expect("its end")])
+        .find(|block| block.contains("def verify("))
+        .expect("the README's Python verifier");
     let h = common::hooks::hooked().await;
     let secret = h.register("py", &[]).await["secret"].as_str().expect("secret").to_owned();
     h.local.authorized("py-1", 1000).await;
