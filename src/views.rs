@@ -88,6 +88,14 @@ pub fn reason(payment: &Payment) -> Option<Reason> {
             None => reason("declined", "au Kantan Kessai declined the payment.".into(), None),
         },
         Status::Expired => reason("expired", "The payer did not complete the payment in time.".into(), None),
+        // The refusal that ended it: SBPS's word that the authorization is gone.
+        Status::Voided => payment
+            .operations
+            .iter()
+            .rev()
+            .filter_map(|op| op.reason.as_ref())
+            .find(|r| r.code.ends_authorization())
+            .map(Reason::from),
         _ => None,
     }
 }

@@ -172,9 +172,14 @@ pub fn failure_status(code: FailureCode) -> StatusCode {
         FailureCode::AmountExceedsRemaining
         | FailureCode::PartialRefundNotYetAvailable
         | FailureCode::RefundPeriodExpired
-        | FailureCode::CapturePeriodExpired => StatusCode::UNPROCESSABLE_ENTITY,
+        | FailureCode::CapturePeriodExpired
+        | FailureCode::WholeAmountCaptureRequired
+        | FailureCode::AuthorizationCancelled
+        | FailureCode::AuthorizationCancelledByPayer => StatusCode::UNPROCESSABLE_ENTITY,
         FailureCode::BillingRunPending => StatusCode::SERVICE_UNAVAILABLE,
-        FailureCode::ProviderConfigurationError | FailureCode::ProviderRefused => StatusCode::BAD_GATEWAY,
+        FailureCode::ProviderConfigurationError | FailureCode::ProviderRefused | FailureCode::AuthorizationNotFound => {
+            StatusCode::BAD_GATEWAY
+        }
     }
 }
 

@@ -29,7 +29,7 @@ struct Page {
     next_cursor: Option<String>,
 }
 
-const STATUSES: [Status; 8] = [
+const STATUSES: [Status; 9] = [
     Status::Pending,
     Status::Authorized,
     Status::Captured,
@@ -38,6 +38,7 @@ const STATUSES: [Status; 8] = [
     Status::Cancelled,
     Status::Declined,
     Status::Expired,
+    Status::Voided,
 ];
 
 fn time(value: &str, field: &str, errors: &mut Vec<FieldError>) -> Option<DateTime<Utc>> {

@@ -30,6 +30,9 @@ pub enum EventKind {
     PaymentRefunded,
     #[serde(rename = "payment.partially_refunded")]
     PaymentPartiallyRefunded,
+    /// SBPS refused a call because the authorization is gone: the payment ended, voided.
+    #[serde(rename = "payment.voided")]
+    PaymentVoided,
     /// An operation was written ahead of its provider call.
     #[serde(rename = "operation.requested")]
     OperationRequested,
@@ -45,7 +48,7 @@ pub enum EventKind {
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 13] = [
+    pub const ALL: [EventKind; 14] = [
         EventKind::PaymentCreated,
         EventKind::PaymentAuthorized,
         EventKind::PaymentCaptured,
@@ -55,6 +58,7 @@ impl EventKind {
         EventKind::PaymentPartiallyCancelled,
         EventKind::PaymentRefunded,
         EventKind::PaymentPartiallyRefunded,
+        EventKind::PaymentVoided,
         EventKind::OperationRequested,
         EventKind::OperationFailed,
         EventKind::OperationAttempted,
@@ -72,6 +76,7 @@ impl EventKind {
             EventKind::PaymentPartiallyCancelled => "payment.partially_cancelled",
             EventKind::PaymentRefunded => "payment.refunded",
             EventKind::PaymentPartiallyRefunded => "payment.partially_refunded",
+            EventKind::PaymentVoided => "payment.voided",
             EventKind::OperationRequested => "operation.requested",
             EventKind::OperationFailed => "operation.failed",
             EventKind::OperationAttempted => "operation.attempted",

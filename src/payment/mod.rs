@@ -420,6 +420,11 @@ impl Payment {
                     updated_at: now,
                     ..op
                 };
+                // SBPS's word that the authorization is gone ends the payment: voided, its
+                // reference released, nothing left to capture or sweep.
+                if settled.reason.as_ref().is_some_and(|r| r.code.ends_authorization()) {
+                    return Ok(next.transition(now, Status::Voided, EventKind::PaymentVoided, Some(settled), detail));
+                }
                 let status = self.status;
                 return Ok(next.transition(now, status, EventKind::OperationFailed, Some(settled), detail));
             }

@@ -64,8 +64,17 @@ pub enum FailureCode {
     PartialRefundNotYetAvailable,
     /// The refund period has ended (402 31).
     RefundPeriodExpired,
-    /// The capture period has ended (402 33).
+    /// The capture period has ended (402 33): the authorization is gone.
     CapturePeriodExpired,
+    /// This service captures only the whole authorized amount (402 42).
+    WholeAmountCaptureRequired,
+    /// The authorization was cancelled at SBPS (402 21).
+    AuthorizationCancelled,
+    /// The authorization was cancelled at the payer's request (402 43).
+    AuthorizationCancelledByPayer,
+    /// SBPS has no authorization for the payment's tracking id (402 20): our record and SBPS's
+    /// disagree, which an operator looks into.
+    AuthorizationNotFound,
     /// au's billing run is not done yet; the same request may succeed later (402 29).
     BillingRunPending,
     /// SBPS refused the gateway's checksum, ids or credentials: a configuration fault.
@@ -75,11 +84,15 @@ pub enum FailureCode {
 }
 
 impl FailureCode {
-    pub const ALL: [FailureCode; 7] = [
+    pub const ALL: [FailureCode; 11] = [
         FailureCode::AmountExceedsRemaining,
         FailureCode::PartialRefundNotYetAvailable,
         FailureCode::RefundPeriodExpired,
         FailureCode::CapturePeriodExpired,
+        FailureCode::WholeAmountCaptureRequired,
+        FailureCode::AuthorizationCancelled,
+        FailureCode::AuthorizationCancelledByPayer,
+        FailureCode::AuthorizationNotFound,
         FailureCode::BillingRunPending,
         FailureCode::ProviderConfigurationError,
         FailureCode::ProviderRefused,
@@ -91,6 +104,10 @@ impl FailureCode {
             FailureCode::PartialRefundNotYetAvailable => "partial_refund_not_yet_available",
             FailureCode::RefundPeriodExpired => "refund_period_expired",
             FailureCode::CapturePeriodExpired => "capture_period_expired",
+            FailureCode::WholeAmountCaptureRequired => "whole_amount_capture_required",
+            FailureCode::AuthorizationCancelled => "authorization_cancelled",
+            FailureCode::AuthorizationCancelledByPayer => "authorization_cancelled_by_payer",
+            FailureCode::AuthorizationNotFound => "authorization_not_found",
             FailureCode::BillingRunPending => "billing_run_pending",
             FailureCode::ProviderConfigurationError => "provider_configuration_error",
             FailureCode::ProviderRefused => "provider_refused",
@@ -106,6 +123,22 @@ impl FailureCode {
     /// A refusal caused by the gateway's own configuration: worth an alarm.
     pub fn is_configuration_fault(self) -> bool {
         self == FailureCode::ProviderConfigurationError
+    }
+
+    /// SBPS's word that the authorization is gone (cancelled at SBPS, by the payer, or past its
+    /// capture period): the payment ends, voided, with this as its reason.
+    pub fn ends_authorization(self) -> bool {
+        matches!(
+            self,
+            FailureCode::AuthorizationCancelled
+                | FailureCode::AuthorizationCancelledByPayer
+                | FailureCode::CapturePeriodExpired
+        )
+    }
+
+    /// A refusal an operator must look into: SBPS and the gateway disagree about the payment.
+    pub fn needs_operator(self) -> bool {
+        self == FailureCode::AuthorizationNotFound
     }
 }
 

@@ -14,6 +14,9 @@ pub enum Status {
     Cancelled,
     Declined,
     Expired,
+    /// SBPS said the authorization is gone (cancelled at SBPS or by the payer, or its capture
+    /// period ended): nothing can be captured any more, and no money was taken.
+    Voided,
 }
 
 impl Status {
@@ -27,6 +30,7 @@ impl Status {
             Status::Cancelled => "cancelled",
             Status::Declined => "declined",
             Status::Expired => "expired",
+            Status::Voided => "voided",
         }
     }
 
@@ -35,13 +39,18 @@ impl Status {
     pub fn is_terminal(self) -> bool {
         matches!(
             self,
-            Status::PartiallyRefunded | Status::Refunded | Status::Cancelled | Status::Declined | Status::Expired
+            Status::PartiallyRefunded
+                | Status::Refunded
+                | Status::Cancelled
+                | Status::Declined
+                | Status::Expired
+                | Status::Voided
         )
     }
 
     /// Ended without money taken: the merchant reference is released for a new attempt.
     pub fn releases_reference(self) -> bool {
-        matches!(self, Status::Cancelled | Status::Declined | Status::Expired)
+        matches!(self, Status::Cancelled | Status::Declined | Status::Expired | Status::Voided)
     }
 }
 

@@ -88,7 +88,26 @@ pub fn classify_error(err_code: &str, kind: OperationKind, full: bool) -> Provid
             "a partial refund is possible only from the month after the sale",
         ),
         ("31", _) => refused(FailureCode::RefundPeriodExpired, "the refund period has ended"),
-        ("33", _) => refused(FailureCode::CapturePeriodExpired, "the capture period has ended"),
+        ("33", _) => refused(
+            FailureCode::CapturePeriodExpired,
+            "the capture period has ended and the authorization with it; nothing can be captured",
+        ),
+        ("42", OperationKind::Capture) => refused(
+            FailureCode::WholeAmountCaptureRequired,
+            "this service captures only the whole authorized amount; capture it without an amount",
+        ),
+        ("21", OperationKind::Capture) => refused(
+            FailureCode::AuthorizationCancelled,
+            "the authorization was cancelled at SBPS; nothing can be captured",
+        ),
+        ("43", OperationKind::Capture) => refused(
+            FailureCode::AuthorizationCancelledByPayer,
+            "the payer had the authorization cancelled; nothing can be captured",
+        ),
+        ("20", OperationKind::Capture) => refused(
+            FailureCode::AuthorizationNotFound,
+            "SBPS has no authorization for this payment's tracking id; an operator must compare the records",
+        ),
         ("09" | "14", _) => configuration_fault(
             format!("SBPS rejected the gateway's credentials or checksum (error {err_code})."),
             Some(err_code),
@@ -203,7 +222,8 @@ impl SbpsClient {
         };
         let outcome = match &answer {
             ProviderAnswer::Succeeded => "ok",
-            ProviderAnswer::Refused(r) if r.code.is_configuration_fault() => "configuration",
+            // Both want an operator: the gateway's configuration, or records SBPS does not share.
+            ProviderAnswer::Refused(r) if r.code.is_configuration_fault() || r.code.needs_operator() => "configuration",
             ProviderAnswer::Refused(r) if r.code.is_retryable() => "retry_later",
             ProviderAnswer::Refused(_) => "refused",
             ProviderAnswer::Unknown { .. } => "unknown",
@@ -263,7 +283,13 @@ mod tests {
         assert!(code(classify_error("40209025", Capture, true)) == Some(FailureCode::ProviderConfigurationError));
         assert!(code(classify_error("40214001", Capture, true)) == Some(FailureCode::ProviderConfigurationError));
         assert!(matches!(classify_error("99985999", Capture, true), ProviderAnswer::Unknown { .. }));
-        assert!(code(classify_error("40220999", Capture, true)) == Some(FailureCode::ProviderRefused));
+        assert!(code(classify_error("40220999", Capture, true)) == Some(FailureCode::AuthorizationNotFound));
+        assert!(code(classify_error("40242008", Capture, false)) == Some(FailureCode::WholeAmountCaptureRequired));
+        assert!(code(classify_error("40221999", Capture, true)) == Some(FailureCode::AuthorizationCancelled));
+        assert!(code(classify_error("40243999", Capture, true)) == Some(FailureCode::AuthorizationCancelledByPayer));
+        // Capture's own codes mean nothing else for a refund.
+        assert!(code(classify_error("40221999", Refund, true)) == Some(FailureCode::ProviderRefused));
+        assert!(code(classify_error("40234999", Capture, true)) == Some(FailureCode::ProviderRefused));
         // Already refunded is not "already captured".
         assert!(code(classify_error("40230999", Capture, true)) == Some(FailureCode::ProviderRefused));
     }

@@ -66,6 +66,36 @@ mod tests {
         );
     }
 
+    /// Spec §4.4 vector 4: a real sandbox `ST01-00101-703` request with Shift_JIS multibyte
+    /// values (ideographic spaces included), hashed as Shift_JIS bytes; UTF-8 gives another.
+    #[test]
+    fn reproduces_the_recorded_multibyte_request_checksum() {
+        let values = "30132,002,Quipper Customer ID,4ab1f29554d64a742605ff01814e60a6,item1,item,1250,1,1,item1,item1,2,500,\
+                      2,item2,item2,1,250,0,てすと,\u{3000},テスト,000,0000,\u{3000},\u{3000},0312345678,cvs@dummy.com,\
+                      20160829,O,P,セイキュウカナ,請求情報,管理メモ,20160905,0,20160829180711";
+        let key = "8435dbd48f2249807ec216c3d5ecab714264cc4a";
+        let values: Vec<&str> = values.split(',').collect();
+        assert_eq!(values.len(), 37);
+        assert_eq!(
+            sps_hashcode(values.iter().copied(), key, Charset::ShiftJis).as_deref(),
+            Ok("f45eabd249bb23d2e649cc07bc7b33ffcc601b88")
+        );
+        assert_eq!(
+            sps_hashcode(values.iter().copied(), key, Charset::Utf8).as_deref(),
+            Ok("9d3d3732784e75675d68ab3df5d31eb582be629a")
+        );
+    }
+
+    /// Spec §4.4 vector 5: another merchant's `MG01-00101-701` status request.
+    #[test]
+    fn reproduces_another_merchants_recorded_checksum() {
+        let values = ["71210", "007", "B71210007ST010010170100188245648", "83897187434765", "0", "20161028192250"];
+        assert_eq!(
+            sps_hashcode(values, "1175a3c7690c87ed1766842dbeb47f3fe57a97f7", Charset::ShiftJis).as_deref(),
+            Ok("7a917d423de1fc1773286be7d09560743ec5f420")
+        );
+    }
+
     #[test]
     fn multibyte_values_differ_by_charset() {
         let utf8 = sps_hashcode(["継続課金"], "k", Charset::Utf8);

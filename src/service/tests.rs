@@ -168,8 +168,15 @@ async fn each_refusal_fails_the_operation_and_changes_no_amount() {
         assert_eq!(result.operation.status, OperationStatus::Failed, "{code}");
         assert_eq!(result.operation.reason.as_ref().map(|r| r.code), Some(code));
         let after = stored(&s, &p.id).await;
-        assert_eq!((after.status, after.captured), (Status::Authorized, 0), "{code}");
-        assert_eq!(events(&s, &p.id).await.last(), Some(&EventKind::OperationFailed));
+        // SBPS's word that the authorization is gone ends the payment; any other refusal leaves
+        // it authorized.
+        let (status, event) = if code.ends_authorization() {
+            (Status::Voided, EventKind::PaymentVoided)
+        } else {
+            (Status::Authorized, EventKind::OperationFailed)
+        };
+        assert_eq!((after.status, after.captured), (status, 0), "{code}");
+        assert_eq!(events(&s, &p.id).await.last(), Some(&event));
         // A final refusal is remembered; one worth retrying leaves the key free.
         let again = ok(capture(&s, &p, None, Some(&k)).await);
         match (code.is_retryable(), again) {

@@ -440,3 +440,119 @@ async fn operations_check_their_input_and_their_account() {
     assert_eq!(local.sandbox.calls().len(), 0);
     assert_eq!(local.events(&id).await.len(), 2);
 }
+
+/// SBPS's capture refusals at the edge of au's rules (spec §8.6), each reached through a sandbox
+/// fault: 42 (this service captures the whole authorized amount only) has its own code and
+/// leaves the payment authorized, so capturing the whole amount then succeeds; 21, 43 and 33
+/// (the authorization is gone) end the payment, voided, with `payment.voided`, its reference
+/// free and nothing left for the sweeper; 20 (SBPS has no such authorization) is a 502 an
+/// operator looks into, the payment left as it was.
+async fn sbps_capture_refusals_at_the_edges<S: LocalOutbox>(h: Hooked<S>) {
+    h.register("shop", &[]).await;
+    let id = h.local.authorized("edge-42", 1000).await;
+    h.local.sandbox.inject(vec![Fault::Error { code: "40242008".into() }]);
+    let r = h.local.op(&id, "captures", Some(600), None).await;
+    assert_eq!(
+        (r.status, r.json()["reason"]["code"].as_str()),
+        (422, Some("whole_amount_capture_required")),
+        "{}",
+        r.text
+    );
+    assert_eq!(r.json()["reason"]["providerCode"], "40242008");
+    assert!(r.json()["reason"]["description"].as_str().unwrap_or("").contains("whole authorized amount"));
+    assert_eq!(r.json()["operation"]["paymentStatus"], "authorized");
+    let whole = h.local.op(&id, "captures", None, None).await;
+    assert_eq!((whole.status, whole.json()["paymentStatus"].as_str()), (201, Some("captured")), "{}", whole.text);
+
+    for (code, reason) in [
+        ("40221999", "authorization_cancelled"),
+        ("40243999", "authorization_cancelled_by_payer"),
+        ("40233999", "capture_period_expired"),
+    ] {
+        let reference = format!("edge-{}", &code[3..5]);
+        let id = h.local.authorized(&reference, 1000).await;
+        h.local.sandbox.inject(vec![Fault::Error { code: code.into() }]);
+        let r = h.local.op(&id, "captures", None, Some(&reference)).await;
+        assert_eq!((r.status, r.json()["reason"]["code"].as_str()), (422, Some(reason)), "{}", r.text);
+        assert_eq!(r.json()["operation"]["paymentStatus"], "voided");
+        let p = h.local.payment(&id).await;
+        assert_eq!((p["status"].as_str(), p["reason"]["code"].as_str()), (Some("voided"), Some(reason)), "{p}");
+        assert_eq!(p["reason"]["providerCode"], code);
+        assert_eq!(p["capturedAmount"]["value"], 0);
+        // A retry with the key answers the same; nothing more can be done to the payment.
+        let again = h.local.op(&id, "captures", None, Some(&reference)).await;
+        assert_eq!((again.status, again.text.as_str()), (422, r.text.as_str()));
+        assert_eq!(h.local.op(&id, "cancels", None, None).await.status, 409);
+        // Its reference is free, and the sweeper has nothing of it.
+        h.local.create(&reference, 500).await;
+        h.local.app.service.clock.advance(Duration::hours(2));
+        h.run_until_idle().await;
+        assert_eq!(h.stored(&id).await.status, kantan::payment::Status::Voided);
+        let findings = h.local.audit_one(&h.stored(&id).await).await;
+        assert!(findings.is_empty(), "{code}: {findings:?}");
+    }
+
+    let id = h.local.authorized("edge-20", 1000).await;
+    h.local.sandbox.inject(vec![Fault::Error { code: "40220999".into() }]);
+    let r = h.local.op(&id, "captures", None, None).await;
+    assert_eq!((r.status, r.json()["reason"]["code"].as_str()), (502, Some("authorization_not_found")), "{}", r.text);
+    assert_eq!(h.local.payment(&id).await["status"], "authorized");
+
+    // The webhooks: three voided payments, each once.
+    h.settle().await;
+    let voided = h
+        .arrivals("shop")
+        .await
+        .iter()
+        .filter_map(|a| serde_json::from_str::<Value>(a["body"].as_str()?).ok())
+        .filter(|b| b["type"] == "payment.voided")
+        .count();
+    assert_eq!(voided, 3);
+}
+on_both_stores!(sbps_capture_refusals_at_the_edges);
+
+/// The simulator's purchase-form errors carry SBPS's item codes (spec §8.6: 001 merchant_id,
+/// 002 service_id, 003 cust_code, 004 order_id, 005 item_id, 008 amount, 009 pagecon_url, 023
+/// request_date, 024 limit_second, 025 sps_hashcode; 999 where SBPS names no item), field by
+/// field: a missing field is type 03, one too long type 05.
+#[tokio::test]
+async fn purchase_form_errors_name_sbps_item_codes() {
+    let local = start_local().await;
+    let created = local.create("items-1", 500).await;
+    let (url, params) = redirect_of(&created);
+    let spec: [(&str, &str, usize); 16] = [
+        ("pay_method", "999", 1000),
+        ("merchant_id", "001", 5),
+        ("service_id", "002", 3),
+        ("cust_code", "003", 64),
+        ("order_id", "004", 38),
+        ("item_id", "005", 32),
+        ("amount", "008", 8),
+        ("pay_type", "999", 1),
+        ("service_type", "999", 1),
+        ("success_url", "999", 500),
+        ("cancel_url", "999", 500),
+        ("error_url", "999", 500),
+        ("pagecon_url", "009", 500),
+        ("request_date", "023", 14),
+        ("limit_second", "024", 4),
+        ("sps_hashcode", "025", 40),
+    ];
+    let error_code = |html: &str| -> String {
+        let start = html.find("id=\"res_err_code\">").map(|i| i + "id=\"res_err_code\">".len()).unwrap_or(0);
+        html[start..].chars().take(8).collect()
+    };
+    for (field, item, max) in spec {
+        if field != "limit_second" {
+            let missing: Vec<(String, String)> = params.iter().filter(|(k, _)| k != field).cloned().collect();
+            let r = reply(local.http.post(&url).form(&missing)).await;
+            assert_eq!((r.status, error_code(&r.text)), (400, format!("40203{item}")), "{field} missing");
+        }
+        let long: Vec<(String, String)> = params
+            .iter()
+            .map(|(k, v)| if k == field { (k.clone(), "1".repeat(max + 1)) } else { (k.clone(), v.clone()) })
+            .collect();
+        let r = reply(local.http.post(&url).form(&long)).await;
+        assert_eq!((r.status, error_code(&r.text)), (400, format!("40205{item}")), "{field} too long");
+    }
+}

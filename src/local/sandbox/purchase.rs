@@ -19,24 +19,25 @@ pub const DECLINED_BY_PAYER: &str = "402U1999";
 /// `res_err_code` when the merchant's result CGI refused or did not answer (402, 34: other).
 pub const MERCHANT_REFUSED: &str = "40234999";
 
-/// (field, max bytes, digits only, required)
-const RULES: &[(&str, usize, bool, bool)] = &[
-    ("pay_method", 1000, false, true),
-    ("merchant_id", 5, true, true),
-    ("service_id", 3, true, true),
-    ("cust_code", 64, false, true),
-    ("order_id", 38, false, true),
-    ("item_id", 32, false, true),
-    ("amount", 8, true, true),
-    ("pay_type", 1, true, true),
-    ("service_type", 1, true, true),
-    ("success_url", 500, false, true),
-    ("cancel_url", 500, false, true),
-    ("error_url", 500, false, true),
-    ("pagecon_url", 500, false, true),
-    ("request_date", 14, true, true),
-    ("limit_second", 4, true, false),
-    ("sps_hashcode", 40, false, true),
+/// (field, SBPS's item code (spec §8.6; 999 where SBPS names no item), max bytes, digits only,
+/// required). An error's `res_err_code` is 402 + type + this item code.
+const RULES: &[(&str, &str, usize, bool, bool)] = &[
+    ("pay_method", "999", 1000, false, true),
+    ("merchant_id", "001", 5, true, true),
+    ("service_id", "002", 3, true, true),
+    ("cust_code", "003", 64, false, true),
+    ("order_id", "004", 38, false, true),
+    ("item_id", "005", 32, false, true),
+    ("amount", "008", 8, true, true),
+    ("pay_type", "999", 1, true, true),
+    ("service_type", "999", 1, true, true),
+    ("success_url", "999", 500, false, true),
+    ("cancel_url", "999", 500, false, true),
+    ("error_url", "999", 500, false, true),
+    ("pagecon_url", "009", 500, false, true),
+    ("request_date", "023", 14, true, true),
+    ("limit_second", "024", 4, true, false),
+    ("sps_hashcode", "025", 40, false, true),
 ];
 
 /// An SBPS error page: `res_err_code` and a message.
@@ -98,9 +99,8 @@ impl Sandbox {
     /// The checks SBPS makes on a purchase request (spec §5).
     fn check_request(&self, fields: &BTreeMap<String, String>, check_time: bool) -> Result<(), (String, String)> {
         let get = |name: &str| fields.get(name).map(String::as_str).unwrap_or("");
-        for (i, (name, max, digits, required)) in RULES.iter().enumerate() {
+        for (name, item, max, digits, required) in RULES {
             let value = get(name);
-            let item = format!("{:03}", i + 1);
             if *required && value.is_empty() {
                 return Err((format!("40203{item}"), format!("{name} is required")));
             }
@@ -112,10 +112,10 @@ impl Sandbox {
             }
         }
         if get("pay_method") != "auone" {
-            return Err(("40201000".into(), "pay_method must be auone in this sandbox".into()));
+            return Err(("40201999".into(), "pay_method must be auone in this sandbox".into()));
         }
         if get("pay_type") != "0" || get("service_type") != "0" {
-            return Err(("40207013".into(), "only one-time purchases (pay_type 0, service_type 0)".into()));
+            return Err(("40207999".into(), "only one-time purchases (pay_type 0, service_type 0)".into()));
         }
         if get("amount").parse::<u32>().ok().filter(|a| *a >= 1).is_none() {
             return Err(("40207008".into(), "amount must be at least 1".into()));
