@@ -32,6 +32,17 @@ pub enum AccountSource {
     Demo,
 }
 
+/// Whether `local` serves the SBPS simulator (`SBPS_SIMULATOR`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SimulatorSetting {
+    /// Unset (or `auto`): with the demo account only.
+    Auto,
+    /// `on`: with any accounts, on a loopback base URL only, on a clock of its own.
+    On,
+    /// `off`: never.
+    Off,
+}
+
 /// Where the webhook master key comes from (DESIGN §6, §8).
 #[derive(Clone)]
 pub enum WebhookKeySource {
@@ -75,6 +86,8 @@ pub struct Settings {
     /// Schemathesis run): webhooks go to loopback endpoints only; any other host is refused
     /// before a name is even looked up.
     pub webhook_loopback_only: bool,
+    /// `SBPS_SIMULATOR`: whether `local` serves the SBPS simulator and its controls.
+    pub sbps_simulator: SimulatorSetting,
 }
 
 impl Settings {
@@ -137,6 +150,12 @@ impl Settings {
                 None | Some("0" | "false") => false,
                 Some("1" | "true") => true,
                 Some(other) => return Err(ConfigError::Invalid("WEBHOOK_LOOPBACK_ONLY", other.to_owned())),
+            },
+            sbps_simulator: match var("SBPS_SIMULATOR").as_deref() {
+                None | Some("auto") => SimulatorSetting::Auto,
+                Some("on") => SimulatorSetting::On,
+                Some("off") => SimulatorSetting::Off,
+                Some(other) => return Err(ConfigError::Invalid("SBPS_SIMULATOR", other.to_owned())),
             },
         })
     }

@@ -177,7 +177,9 @@ fn payment_method(method: &Map<String, Value>, local: bool, errors: &mut Vec<Fie
 }
 
 /// 1 to 64 characters, none of them control, format (bidirectional overrides, zero-width),
-/// line or paragraph separators, private-use or unassigned, and no surrounding spaces.
+/// line or paragraph separators, private-use or unassigned, no space separator but U+0020 (an
+/// ordinary space stays allowed inside: order systems write "ORDER 1001"), and no surrounding
+/// spaces.
 pub fn check_merchant_reference(r: &str) -> Result<String, &'static str> {
     let len = r.chars().count();
     if len == 0 || len > MAX_MERCHANT_REFERENCE {
@@ -197,6 +199,12 @@ pub fn check_merchant_reference(r: &str) -> Result<String, &'static str> {
     };
     if r.chars().any(refused) {
         return Err("must be printable characters (no control, format, separator or private-use characters)");
+    }
+    // Spaces that look like U+0020 and are not (no-break, ideographic, em, thin, ...): a
+    // reference a person reads must be the one the merchant's system stores.
+    let lookalike = |c: char| c != ' ' && get_general_category(c) == GeneralCategory::SpaceSeparator;
+    if r.chars().any(lookalike) {
+        return Err("must use no space but U+0020 (no no-break, ideographic or other space separators)");
     }
     if r.trim() != r {
         return Err("must not start or end with spaces");

@@ -36,10 +36,48 @@ pub fn is_demo_path(path: &str) -> bool {
     path == "/demo" || path.starts_with("/demo/")
 }
 
-/// Answers a request to `/demo...`.
+/// Answers a request to `/demo...`. Every page refuses to be framed (clickjacking), and every
+/// form that changes something refuses a post from another site (cross-site request forgery):
+/// the demo is what merchants copy, so it shows the right way.
 pub async fn handle<S: Persistence, P: Provider>(app: &App<S, P>, req: Request) -> Response<Body> {
+    let mut response = answer(app, req).await;
+    let headers = response.headers_mut();
+    headers.insert("content-security-policy", HeaderValue::from_static("frame-ancestors 'none'"));
+    headers.insert("x-frame-options", HeaderValue::from_static("DENY"));
+    response
+}
+
+/// Whether a POST comes from the shop's own pages: its `Origin` (or, without one, its
+/// `Referer`) is this server's origin. A browser sends `Origin` on every cross-site POST, and a
+/// forged one cannot be set by a page; a request with neither is refused too.
+fn same_origin(req: &Request) -> bool {
+    let Some(host) = req.headers().get(header::HOST).and_then(|h| h.to_str().ok()) else { return false };
+    let ours = format!("http://{host}");
+    let origin = req.headers().get(header::ORIGIN).and_then(|o| o.to_str().ok());
+    let referer = req.headers().get(header::REFERER).and_then(|r| r.to_str().ok());
+    match (origin, referer) {
+        (Some(origin), _) => origin.eq_ignore_ascii_case(&ours),
+        (None, Some(referer)) => {
+            referer.len() > ours.len()
+                && referer[..ours.len()].eq_ignore_ascii_case(&ours)
+                && referer[ours.len()..].starts_with('/')
+        }
+        (None, None) => false,
+    }
+}
+
+async fn answer<S: Persistence, P: Provider>(app: &App<S, P>, req: Request) -> Response<Body> {
     if !app.settings.is_local() || app.settings.accounts != AccountSource::Demo {
         return page(StatusCode::NOT_FOUND, "Not found", "<p>The demo runs only in `local` with the demo account.</p>");
+    }
+    let changes_something =
+        req.method() == Method::POST && !req.uri().path().trim_end_matches('/').ends_with("/return");
+    if changes_something && !same_origin(&req) {
+        return page(
+            StatusCode::FORBIDDEN,
+            "Refused",
+            "<p>This form only takes posts from the shop's own pages. <a href=\"/demo\">To the shop</a></p>",
+        );
     }
     let path = req.uri().path().trim_end_matches('/').to_owned();
     let query = form(req.uri().query().unwrap_or("").as_bytes());

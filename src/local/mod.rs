@@ -11,6 +11,7 @@ pub mod fuzzing;
 pub mod receiver;
 pub mod sandbox;
 pub mod server;
+pub mod simulator_gate;
 
 use std::sync::Arc;
 
@@ -21,8 +22,10 @@ use crate::config::{Settings, StoreConfig};
 use crate::http::App;
 use crate::store::SqliteStore;
 use sandbox::Sandbox;
+use simulator_gate::Simulator;
 
-/// Runs every route and the SBPS sandbox on `127.0.0.1:$PORT`.
+/// Runs every route on `127.0.0.1:$PORT`, and the SBPS simulator where
+/// [`simulator_gate::simulator`] allows it.
 pub async fn run_local() -> Result<(), Error> {
     init_tracing();
     let settings = Settings::from_env()?;
@@ -51,14 +54,23 @@ pub async fn run_sandbox() -> Result<(), Error> {
 }
 
 async fn serve_local<S: background::LocalOutbox>(app: App<S>) -> Result<(), Error> {
+    let simulator = simulator_gate::simulator(&app.settings, app.service.accounts.all()).map_err(|why| {
+        tracing::error!(reason = %why, "refusing to start");
+        Error::from(why)
+    })?;
     app.service.provider.warm()?;
     let app = background::with_local_webhooks(app).await?;
-    let sandbox = Sandbox::new(app.service.clock.clone(), Sandbox::merchants_of(&app.service.accounts))?;
+    let merchants = || Sandbox::merchants_of(&app.service.accounts);
+    let sandbox = match simulator {
+        Simulator::Off => None,
+        Simulator::SharedClock => Some(Arc::new(Sandbox::new(app.service.clock.clone(), merchants())?)),
+        Simulator::OwnClock => Some(Arc::new(Sandbox::new(Clock::system(), merchants())?)),
+    };
     let listener = server::bind(app.settings.port).await?;
-    tracing::info!(address = %listener.local_addr()?, store = ?app.settings.store, "local gateway and SBPS sandbox listening");
+    tracing::info!(address = %listener.local_addr()?, store = ?app.settings.store, simulator = ?simulator, "local gateway listening");
     let app = Arc::new(app);
     let background = tokio::spawn(background::run(Arc::clone(&app)));
-    let served = server::serve(app, Some(Arc::new(sandbox)), listener).await;
+    let served = server::serve(app, sandbox, listener).await;
     background.abort();
     served?;
     Ok(())

@@ -3,13 +3,14 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use lambda_http::Body;
 use tokio::net::TcpListener;
 
@@ -91,16 +92,30 @@ pub async fn serve_sandbox(sandbox: Arc<Sandbox>, listener: TcpListener) -> std:
     .await
 }
 
+/// A client has this long to send a request's headers (the first request of a connection, or
+/// the next one on a kept-alive connection) before the connection is closed.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
+/// At most this many connections are held at once; past it a new connection is closed at
+/// once, so that clients that never finish their headers cannot hold them all.
+pub const MAX_CONNECTIONS: usize = 256;
+
 /// Accepts HTTP/1.1 connections on `listener` and answers each request with `answer`.
 async fn serve_with<F, Fut>(listener: TcpListener, answer: F) -> std::io::Result<()>
 where
     F: Fn(lambda_http::Request) -> Fut + Clone + Send + Sync + 'static,
     Fut: std::future::Future<Output = lambda_http::Response<Body>> + Send + 'static,
 {
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     loop {
         let (stream, _) = listener.accept().await?;
+        let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
+            tracing::warn!(max = MAX_CONNECTIONS, "connection closed: the server holds as many as it may");
+            drop(stream);
+            continue;
+        };
         let answer = answer.clone();
         tokio::spawn(async move {
+            let _slot = slot;
             let service = service_fn(move |req: hyper::Request<Incoming>| {
                 let answer = answer.clone();
                 async move {
@@ -114,7 +129,11 @@ where
                     Ok(from_lambda(response))
                 }
             });
-            if let Err(e) = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await {
+            let connection = http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_READ_TIMEOUT)
+                .serve_connection(TokioIo::new(stream), service);
+            if let Err(e) = connection.await {
                 tracing::debug!(error = %e, "connection closed with an error");
             }
         });

@@ -261,7 +261,8 @@ async fn the_demo_keeps_the_api_key_out_of_every_page() {
     let base = &h.local.base;
     let shop = h.local.http.get(format!("{base}/demo")).send().await.expect("shop").text().await.expect("body");
     let checkout =
-        h.local.http.post(format!("{base}/demo/checkout")).form(&[("amount", "1200")]).send().await.expect("checkout");
+        // As the shop's own page posts it (the demo refuses posts from other sites).
+        h.local.http.post(format!("{base}/demo/checkout")).header("origin", base.as_str()).form(&[("amount", "1200")]).send().await.expect("checkout");
     assert_eq!(checkout.status(), 200);
     let checkout = checkout.text().await.expect("body");
     assert!(checkout.contains("document.getElementById('to-au').submit()") && checkout.contains("<noscript>"));

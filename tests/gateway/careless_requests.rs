@@ -231,6 +231,25 @@ async fn merchant_references_refuse_invisible_and_private_characters() {
     create(&app, "注文-0001").await;
 }
 
+/// Every space separator but U+0020 looks like a space and is not one: refused, naming the field.
+/// U+0020 itself stays allowed inside a reference (references come from merchants' order
+/// systems, where "ORDER 1001" is common), as before, not at either end.
+#[tokio::test]
+async fn merchant_references_refuse_lookalike_spaces() {
+    let app = app();
+    for bad in
+        ["order\u{00A0}1", "order\u{3000}1", "order\u{2003}1", "order\u{202F}1", "order\u{205F}1", "order\u{1680}1"]
+    {
+        let a = send(&app, Call::post("/v1/payments", &seed_body(bad))).await;
+        assert_eq!(a.status, 400, "{bad:?}: {}", a.text);
+        assert_eq!(a.json()["errors"][0]["field"], "merchantReference", "{}", a.text);
+    }
+    create(&app, "ORDER 1001").await;
+    for edge in [" order-1", "order-1 "] {
+        assert_eq!(send(&app, Call::post("/v1/payments", &seed_body(edge))).await.status, 400, "{edge:?}");
+    }
+}
+
 #[tokio::test]
 async fn an_unknown_merchant_and_a_wrong_checksum_get_the_same_answer() {
     let local = start_local().await;

@@ -17,6 +17,7 @@ mod bad_input;
 mod careless_requests;
 mod create_and_track;
 mod listing;
+mod local_safety;
 mod local_server;
 // The money path with the SBPS simulator, and what it survives.
 mod crashes;
