@@ -13,7 +13,8 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
 use crate::accounts::Accounts;
-use crate::payment::{AuditEvent, EventKind, OperationKind, OperationStatus, Payment, Status};
+use crate::payment::{AuditEvent, EventKind, LedgerEntry, OperationKind, OperationStatus, Payment, Status};
+use crate::store::ledger::MonthTotals;
 use crate::store::listing::ListFilter;
 use crate::store::{Persistence, StoreError};
 use crate::webhooks::{Delivery, DeliveryState, Endpoint};
@@ -53,6 +54,14 @@ pub enum FindingKind {
     SbpsCallWithoutOperation,
     /// A succeeded operation that needed an SBPS call, without one SBPS performed.
     OperationWithoutSbpsCall,
+    /// A money movement (a succeeded capture or refund) without exactly one ledger entry.
+    MovementWithoutEntry,
+    /// A ledger entry without its succeeded operation, or that does not match it.
+    EntryWithoutMovement,
+    /// A payment's entries do not add up to its captured minus its refunded amount.
+    LedgerOutOfBalance,
+    /// A month's statement totals are not the sum of that month's entries.
+    StatementOutOfBalance,
 }
 
 /// One SBPS API call as its log has it (the sandbox's `calls`, camelCase).
@@ -383,6 +392,56 @@ pub fn check_payment(
     findings
 }
 
+/// The ledger of one payment against its operations: every succeeded capture and refund has
+/// exactly one entry of its amount (signed) and every entry its succeeded operation, and the
+/// entries add up to what was captured less what was refunded.
+pub fn check_ledger(payment: &Payment, entries: &[LedgerEntry]) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    let mut found = |kind: FindingKind, detail: String| {
+        findings.push(Finding {
+            kind,
+            account_id: payment.account_id.clone(),
+            payment_id: payment.id.as_str().to_owned(),
+            detail,
+        })
+    };
+    let moved = |op: &&crate::payment::Operation| {
+        op.status == OperationStatus::Succeeded && matches!(op.kind, OperationKind::Capture | OperationKind::Refund)
+    };
+    for op in payment.operations.iter().filter(moved) {
+        let sign = if op.kind == OperationKind::Capture { 1 } else { -1 };
+        let of_it: Vec<&LedgerEntry> = entries.iter().filter(|e| e.operation_id == op.id).collect();
+        match of_it.as_slice() {
+            [entry] if entry.amount == sign * i64::from(op.amount.value()) => {}
+            [entry] => found(
+                FindingKind::EntryWithoutMovement,
+                format!("entry {} is {} for {} {} of {}", entry.id, entry.amount, op.kind.as_str(), op.id, op.amount),
+            ),
+            other => found(
+                FindingKind::MovementWithoutEntry,
+                format!("{} {} of {} has {} ledger entries", op.kind.as_str(), op.id, op.amount, other.len()),
+            ),
+        }
+    }
+    for entry in entries {
+        if !payment.operations.iter().filter(moved).any(|op| op.id == entry.operation_id) {
+            found(
+                FindingKind::EntryWithoutMovement,
+                format!("entry {} names operation {}, which moved no money", entry.id, entry.operation_id),
+            );
+        }
+    }
+    let sum: i64 = entries.iter().map(|e| e.amount).sum();
+    let expected = i64::from(payment.captured) - i64::from(payment.refunded);
+    if sum != expected {
+        found(
+            FindingKind::LedgerOutOfBalance,
+            format!("entries add up to {sum}, captured less refunded is {expected}"),
+        );
+    }
+    findings
+}
+
 /// Audits every payment of every account in `accounts`, page by page through the listing, and
 /// reconciles them with SBPS's call log when given.
 pub async fn run<S: Persistence>(
@@ -405,6 +464,7 @@ pub async fn run<S: Persistence>(
             created_to: None,
         };
         let mut positions = None;
+        let mut months: BTreeMap<String, MonthTotals> = BTreeMap::new();
         loop {
             let page = store.list_payments(&filter, positions.as_deref(), 100).await?;
             for listed in &page.payments {
@@ -417,6 +477,11 @@ pub async fn run<S: Persistence>(
                 report.events += events.len();
                 report.deliveries += deliveries.len();
                 report.findings.extend(check_payment(&payment, &events, &deliveries, &endpoints, lock_window, now));
+                let entries = store.payment_ledger(&payment.id).await?;
+                report.findings.extend(check_ledger(&payment, &entries));
+                for entry in &entries {
+                    months.entry(entry.month.clone()).or_default().add(entry.kind, entry.amount);
+                }
                 if sbps_calls.is_some() {
                     audited.push(payment);
                 }
@@ -425,6 +490,18 @@ pub async fn run<S: Persistence>(
                 break;
             }
             positions = Some(page.positions);
+        }
+        // Each month's statement is the sum of its entries.
+        for (month, summed) in &months {
+            let totals = store.month_totals(&account.processing_account_id, month).await?;
+            if totals != *summed {
+                report.findings.push(Finding {
+                    kind: FindingKind::StatementOutOfBalance,
+                    account_id: account.processing_account_id.clone(),
+                    payment_id: String::new(),
+                    detail: format!("{month}: the statement says {totals:?}, its entries add up to {summed:?}"),
+                });
+            }
         }
     }
     if let Some(calls) = sbps_calls {

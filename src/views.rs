@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
-use crate::payment::{FailureReason, Operation, Payment, Status};
+use crate::payment::{FailureReason, LedgerEntry, Operation, Payment, Status};
 
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct Amount {
@@ -205,6 +205,51 @@ impl TrackView {
             amount: Amount::jpy(payment.amount.value()),
             next_step,
             updated_at: timestamp(payment.updated_at),
+        }
+    }
+}
+
+/// A signed amount: money in positive, money back negative.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct SignedAmount {
+    pub value: i64,
+    pub currency: &'static str,
+}
+
+impl SignedAmount {
+    pub fn jpy(value: i64) -> Self {
+        SignedAmount { value, currency: "jpy" }
+    }
+}
+
+/// One ledger entry, as `GET /v1/ledger` shows it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LedgerEntryView {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub amount: SignedAmount,
+    pub confirmed_at: String,
+    pub month: String,
+    pub payment_id: String,
+    pub merchant_reference: String,
+    pub operation_id: String,
+    pub metadata: BTreeMap<String, String>,
+}
+
+impl LedgerEntryView {
+    pub fn new(entry: &LedgerEntry) -> Self {
+        LedgerEntryView {
+            id: entry.id.clone(),
+            kind: entry.kind.as_str(),
+            amount: SignedAmount::jpy(entry.amount),
+            confirmed_at: timestamp(entry.confirmed_at),
+            month: entry.month.clone(),
+            payment_id: entry.payment_id.to_string(),
+            merchant_reference: entry.merchant_reference.clone(),
+            operation_id: entry.operation_id.to_string(),
+            metadata: entry.metadata.as_map().clone(),
         }
     }
 }

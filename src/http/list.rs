@@ -20,7 +20,7 @@ use crate::store::Store;
 
 const DEFAULT_LIMIT: usize = 20;
 const MAX_LIMIT: usize = 100;
-const MAX_CURSOR: usize = 4096;
+pub(super) const MAX_CURSOR: usize = 4096;
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -41,7 +41,7 @@ const STATUSES: [Status; 9] = [
     Status::Voided,
 ];
 
-fn time(value: &str, field: &str, errors: &mut Vec<FieldError>) -> Option<DateTime<Utc>> {
+pub(super) fn time(value: &str, field: &str, errors: &mut Vec<FieldError>) -> Option<DateTime<Utc>> {
     match DateTime::parse_from_rfc3339(value) {
         Ok(t) => Some(t.with_timezone(&Utc)),
         Err(_) => {
@@ -82,7 +82,7 @@ pub fn parse_query(query: Option<&str>) -> Result<ListQuery, ApiError> {
                         Some(_) => {}
                         None => errors.push(FieldError::new(
                             "status",
-                            "must be pending, authorized, captured, partially_refunded, refunded, cancelled, declined or expired",
+                            "must be pending, authorized, captured, partially_refunded, refunded, cancelled, declined, expired or voided",
                         )),
                     }
                 }

@@ -5,6 +5,7 @@
 pub mod create;
 pub mod error;
 pub mod events;
+pub mod ledger;
 pub mod list;
 pub mod next_step;
 pub mod notify;
@@ -148,6 +149,8 @@ async fn dispatch<S: Persistence, P: Provider>(
         Route::EnableEndpoint { id } => webhook_endpoints::enable(app, req, api_path, id).await,
         Route::PaymentEvents { id } => events::payment_events(app, req, id).await,
         Route::RedeliverEvent { event_id } => events::redeliver(app, req, api_path, event_id).await,
+        Route::Ledger => ledger::ledger(app, req).await,
+        Route::Statement { month } => ledger::statement(app, req, month).await,
     }
 }
 

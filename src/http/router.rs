@@ -23,6 +23,8 @@ pub enum Route {
     EnableEndpoint { id: String },
     PaymentEvents { id: String },
     RedeliverEvent { event_id: String },
+    Ledger,
+    Statement { month: String },
 }
 
 /// The Lambda function that serves a route; each binary answers its own routes only.
@@ -42,7 +44,11 @@ impl Route {
     pub fn function(&self) -> Function {
         match self {
             Route::CreatePayment => Function::Create,
-            Route::GetPayment { .. } | Route::TrackPayment { .. } | Route::ListPayments => Function::Track,
+            Route::GetPayment { .. }
+            | Route::TrackPayment { .. }
+            | Route::ListPayments
+            | Route::Ledger
+            | Route::Statement { .. } => Function::Track,
             Route::Capture { .. } => Function::Capture,
             Route::Cancel { .. } => Function::Cancel,
             Route::Refund { .. } => Function::Refund,
@@ -77,6 +83,8 @@ impl Route {
             Route::EnableEndpoint { .. } => "POST /v1/webhook-endpoints/{id}/enable",
             Route::PaymentEvents { .. } => "GET /v1/payments/{id}/events",
             Route::RedeliverEvent { .. } => "POST /v1/events/{eventId}/redeliver",
+            Route::Ledger => "GET /v1/ledger",
+            Route::Statement { .. } => "GET /v1/statements/{month}",
         }
     }
 
@@ -101,6 +109,8 @@ impl Route {
             Route::EnableEndpoint { id: id() },
             Route::PaymentEvents { id: id() },
             Route::RedeliverEvent { event_id: "evt_1".into() },
+            Route::Ledger,
+            Route::Statement { month: "2030-11".into() },
         ];
         // A new variant does not compile here until it is matched: list it above as well.
         for route in &every {
@@ -120,7 +130,9 @@ impl Route {
                 | Route::RotateEndpointSecret { .. }
                 | Route::EnableEndpoint { .. }
                 | Route::PaymentEvents { .. }
-                | Route::RedeliverEvent { .. } => {}
+                | Route::RedeliverEvent { .. }
+                | Route::Ledger
+                | Route::Statement { .. } => {}
             }
         }
         every
@@ -199,6 +211,8 @@ pub fn route(method: &Method, path: &str) -> Result<Route, RouteError> {
         ["v1", "webhook-endpoints", id, "enable"] => (Route::EnableEndpoint { id: owned(id) }, Method::POST),
         ["v1", "payments", id, "events"] => (Route::PaymentEvents { id: owned(id) }, Method::GET),
         ["v1", "events", id, "redeliver"] => (Route::RedeliverEvent { event_id: owned(id) }, Method::POST),
+        ["v1", "ledger"] => (Route::Ledger, Method::GET),
+        ["v1", "statements", month] if !month.is_empty() => (Route::Statement { month: owned(month) }, Method::GET),
         _ => return Err(RouteError::NotFound),
     };
     if *method == allowed || (allowed == Method::GET && *method == Method::HEAD) {
@@ -219,7 +233,11 @@ mod tests {
         let every = Route::every();
         for r in &every {
             let (method, template) = r.name().split_once(' ').unwrap_or_default();
-            let path = template.replace("{id}", "pay_1").replace("{trackId}", "trk_1").replace("{eventId}", "evt_1");
+            let path = template
+                .replace("{id}", "pay_1")
+                .replace("{trackId}", "trk_1")
+                .replace("{eventId}", "evt_1")
+                .replace("{month}", "2030-11");
             let method = Method::from_bytes(method.as_bytes()).unwrap_or(Method::OPTIONS);
             assert_eq!(route(&method, &path).as_ref(), Ok(r), "{}", r.name());
         }

@@ -5,6 +5,7 @@
 pub mod calendar;
 mod errors;
 mod event;
+pub mod ledger;
 mod metadata;
 mod notification;
 mod operation;
@@ -20,6 +21,7 @@ use crate::money::Yen;
 
 pub use errors::StateError;
 pub use event::{AuditEvent, EventKind, Outbox};
+pub use ledger::{EntryKind, LedgerEntry};
 pub use metadata::{Metadata, MetadataError};
 pub use notification::{NotificationRefusal, PurchaseResult, ResultDecision};
 pub use operation::{
@@ -91,6 +93,8 @@ pub struct Transition {
     /// When the sweeper must look at this payment again (a pending operation's lock window
     /// end), written as a due-bucket entry in the same write; filled in by the service.
     pub wake_at: Option<DateTime<Utc>>,
+    /// The money movement this change confirmed, if any: its ledger entry, in the same write.
+    pub ledger: Option<LedgerEntry>,
 }
 
 impl Transition {
@@ -570,6 +574,7 @@ impl Payment {
         };
         Transition {
             release_reference: status.releases_reference() && !self.status.releases_reference(),
+            ledger: ledger::entry(self, &payment, kind, operation.as_ref(), now),
             payment,
             operation,
             event,

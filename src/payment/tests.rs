@@ -131,6 +131,47 @@ fn automatic_sales_capture_at_authorization() {
     assert_eq!(t.payment.status, Status::Captured);
     assert_eq!(t.payment.captured, 500);
     assert_eq!(t.operation.map(|o| (o.kind, o.status)), Some((OperationKind::Capture, OperationStatus::Succeeded)));
+    let entry = t.ledger.unwrap_or_else(|| panic!("the sale is an entry"));
+    assert_eq!((entry.kind, entry.amount, entry.month.as_str()), (EntryKind::Capture, 500, "2026-11"));
+}
+
+#[test]
+fn money_back_is_a_cancellation_in_the_month_of_the_sale_and_a_refund_after_it() {
+    let p = authorized(1000);
+    // Part of the authorization cancelled before capture, and a failed capture: no money moved.
+    let part = ok(p.begin_cancel(OperationId::generate(), Some(yen(200)), t0()));
+    assert_eq!(part.operation.as_ref().map(|o| o.status), Some(OperationStatus::Succeeded));
+    assert_eq!(part.ledger, None);
+    let begun = ok(part.payment.begin_capture(OperationId::generate(), None, t0()));
+    assert_eq!(begun.ledger, None, "a capture written ahead is not money yet");
+    let op_id = begun.operation.as_ref().map(|o| o.id.clone()).unwrap_or_else(OperationId::generate);
+    let captured = ok(begun.payment.settle(&op_id, Outcome::Succeeded, t0()));
+    let sale = captured.ledger.clone().unwrap_or_else(|| panic!("the sale"));
+    assert_eq!((sale.kind, sale.amount, sale.operation_id.clone()), (EntryKind::Capture, 800, op_id));
+    assert_eq!(sale.id, format!("led_{}", sale.operation_id));
+    // 2026-11-30 23:59 JST: still the month of the sale.
+    let last_minute = Utc.with_ymd_and_hms(2026, 11, 30, 14, 59, 0).single().unwrap_or_default();
+    let back = ok(captured.payment.begin_refund(OperationId::generate(), None, last_minute));
+    let back_id = back.operation.as_ref().map(|o| o.id.clone()).unwrap_or_else(OperationId::generate);
+    let same_month = ok(back.payment.clone().settle(&back_id, Outcome::Succeeded, last_minute));
+    let entry = same_month.ledger.unwrap_or_else(|| panic!("money back"));
+    assert_eq!((entry.kind, entry.amount, entry.month.as_str()), (EntryKind::Cancellation, -800, "2026-11"));
+    // Confirmed a minute later, in December (Japan time): a refund, counted in December.
+    let december = Utc.with_ymd_and_hms(2026, 11, 30, 15, 0, 0).single().unwrap_or_default();
+    let next_month = ok(back.payment.clone().settle(&back_id, Outcome::Succeeded, december));
+    let entry = next_month.ledger.unwrap_or_else(|| panic!("money back"));
+    assert_eq!((entry.kind, entry.amount, entry.month.as_str()), (EntryKind::Refund, -800, "2026-12"));
+    // A refund SBPS refused moves nothing.
+    let refused = ok(back.payment.settle(
+        &back_id,
+        Outcome::Failed(FailureReason {
+            code: FailureCode::ProviderRefused,
+            description: "refused".into(),
+            provider_code: None,
+        }),
+        december,
+    ));
+    assert_eq!(refused.ledger, None);
 }
 
 #[test]
@@ -234,6 +275,7 @@ proptest! {
         let mut p = new_payment(amount, mode);
         let mut now = t0();
         let mut released = false;
+        let mut entries: Vec<LedgerEntry> = Vec::new();
         for cmd in &commands {
             if let Command::Wait(s) = cmd {
                 now += Duration::seconds(*s);
@@ -253,6 +295,15 @@ proptest! {
             let amounts = |q: &Payment| (q.captured, q.cancelled, q.refunded);
             if amounts(&before) != amounts(&t.payment) {
                 prop_assert!(t.operation.is_some(), "amounts changed without an operation: {:?}", cmd);
+            }
+            // Money moved exactly when the transition carries a ledger entry, of that movement.
+            let moved = i64::from(t.payment.captured) - i64::from(t.payment.refunded)
+                - (i64::from(before.captured) - i64::from(before.refunded));
+            prop_assert_eq!(t.ledger.as_ref().map_or(0, |e| e.amount), moved, "{:?}", cmd);
+            if let Some(entry) = &t.ledger {
+                prop_assert!(entry.amount != 0);
+                prop_assert_eq!(Some(&entry.operation_id), t.operation.as_ref().map(|o| &o.id));
+                entries.push(entry.clone());
             }
             prop_assert!(!(released && t.release_reference), "reference released twice");
             released |= t.release_reference;
@@ -276,5 +327,11 @@ proptest! {
         }
         prop_assert_eq!(released, p.status.releases_reference());
         prop_assert!(u64::from(p.authorized) <= amount);
+        // One entry per succeeded capture and refund, and they sum to what the payment holds.
+        let moving = p.operations.iter()
+            .filter(|o| o.status == OperationStatus::Succeeded && matches!(o.kind, OperationKind::Capture | OperationKind::Refund))
+            .count();
+        prop_assert_eq!(entries.len(), moving);
+        prop_assert_eq!(entries.iter().map(|e| e.amount).sum::<i64>(), i64::from(p.captured) - i64::from(p.refunded));
     }
 }

@@ -4,18 +4,15 @@
 //! cursor that was altered, or is used with other filters or by another account, is refused
 //! and reveals nothing.
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
-use hmac::{Hmac, KeyInit, Mac};
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::cursor::{CursorBody, decode, encode};
 use super::{Provider, Service, ServiceError};
 use crate::accounts::Account;
 use crate::payment::{Payment, Status};
 use crate::store::Store;
-use crate::store::listing::{ListFilter, ShardPosition};
+use crate::store::listing::ListFilter;
 
 /// What a merchant asks to list.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,13 +32,6 @@ pub struct Listed {
     pub next_cursor: Option<String>,
 }
 
-#[derive(Serialize, Deserialize)]
-struct CursorBody {
-    /// The listing's fingerprint: account and filters.
-    f: String,
-    p: Vec<ShardPosition>,
-}
-
 fn fingerprint(account: &Account, q: &ListQuery) -> String {
     let mut statuses: Vec<&str> = q.statuses.iter().map(|s| s.as_str()).collect();
     statuses.sort_unstable();
@@ -55,36 +45,6 @@ fn fingerprint(account: &Account, q: &ListQuery) -> String {
         account.list_shards,
     ]);
     hex::encode(Sha256::digest(canonical.to_string().as_bytes()))
-}
-
-fn cursor_mac(account: &Account) -> Hmac<Sha256> {
-    // A key of its own, derived from a secret only the gateway holds.
-    let mut derive = <Hmac<Sha256> as KeyInit>::new_from_slice(account.sbps.hash_key.expose().as_bytes())
-        .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
-    derive.update(b"kantan listing cursor v1");
-    let key = derive.finalize().into_bytes();
-    <Hmac<Sha256> as KeyInit>::new_from_slice(&key).unwrap_or_else(|_| unreachable!("HMAC accepts any key length"))
-}
-
-fn encode(account: &Account, body: &CursorBody) -> Result<String, ServiceError> {
-    let json = serde_json::to_vec(body).map_err(|_| ServiceError::Internal("encoding a cursor"))?;
-    let mut mac = cursor_mac(account);
-    mac.update(&json);
-    Ok(format!("{}.{}", URL_SAFE_NO_PAD.encode(&json), URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())))
-}
-
-fn decode(account: &Account, cursor: &str, expected: &str) -> Result<Vec<ShardPosition>, ServiceError> {
-    let (body, tag) = cursor.split_once('.').ok_or(ServiceError::InvalidCursor)?;
-    let json = URL_SAFE_NO_PAD.decode(body).map_err(|_| ServiceError::InvalidCursor)?;
-    let tag = URL_SAFE_NO_PAD.decode(tag).map_err(|_| ServiceError::InvalidCursor)?;
-    let mut mac = cursor_mac(account);
-    mac.update(&json);
-    mac.verify_slice(&tag).map_err(|_| ServiceError::InvalidCursor)?;
-    let body: CursorBody = serde_json::from_slice(&json).map_err(|_| ServiceError::InvalidCursor)?;
-    if body.f != expected {
-        return Err(ServiceError::InvalidCursor);
-    }
-    Ok(body.p)
 }
 
 impl<S: Store, P: Provider> Service<S, P> {
@@ -118,8 +78,12 @@ impl<S: Store, P: Provider> Service<S, P> {
 
 #[cfg(test)]
 mod tests {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
     use super::*;
     use crate::accounts::demo_account;
+    use crate::store::listing::ShardPosition;
 
     fn query() -> ListQuery {
         ListQuery {

@@ -15,7 +15,9 @@
 
 pub mod conflict_retry;
 mod create;
+mod cursor;
 pub mod idempotency;
+mod ledger;
 mod list;
 mod notify;
 mod operate;
@@ -37,6 +39,7 @@ use crate::store::{IdempotencyRecord, Store, StoreError, StoredResponse};
 
 pub use create::CreatePayment;
 pub use idempotency::{Decision, IdempotencyKey};
+pub use ledger::{LedgerListed, LedgerQuery, StatementMonth};
 pub use list::{ListQuery, Listed};
 pub use notify::NotificationOutcome;
 pub use provider::{Provider, ScriptedProvider};

@@ -29,6 +29,7 @@ use aws_sdk_dynamodb::types::{
 use chrono::{DateTime, Utc};
 
 mod attributes;
+pub mod ledger;
 pub mod listing;
 mod table;
 mod webhooks;
@@ -86,6 +87,8 @@ enum Role {
     ReleaseReference,
     Idempotency,
     Due,
+    Ledger,
+    Totals,
 }
 
 /// A transaction's items, each with its role.
@@ -307,6 +310,11 @@ impl DynamoStore {
                 vec![],
             )?,
         );
+        if let Some(entry) = &transition.ledger {
+            let [put, add] = ledger::ledger_writes(&self.table, entry)?;
+            tx.push(Role::Ledger, put);
+            tx.push(Role::Totals, add);
+        }
         if let (Some(at), Some(op)) = (transition.wake_at, &transition.operation) {
             let entry = DueEntry::Operation(p.id.clone(), op.id.clone());
             tx.push(Role::Due, put(&self.table, due_item(at, &entry), None, vec![])?);

@@ -75,21 +75,38 @@ impl ListPage {
     }
 }
 
-/// What one read of one shard returned: matching payments newest first with their sort keys,
-/// and, if the read stopped before the shard's end, the sort key it evaluated up to.
-#[derive(Debug, Clone, Default)]
-pub struct ShardRead {
-    pub items: Vec<(String, Payment)>,
+/// What one read of one shard returned: matching items (payments, ledger entries) newest first
+/// with their sort keys, and, if the read stopped before the shard's end, the sort key it
+/// evaluated up to.
+#[derive(Debug, Clone)]
+pub struct ShardRead<T = Payment> {
+    pub items: Vec<(String, T)>,
     pub evaluated_to: Option<String>,
+}
+
+impl<T> Default for ShardRead<T> {
+    fn default() -> Self {
+        ShardRead { items: Vec::new(), evaluated_to: None }
+    }
+}
+
+/// Merges the shards' reads of payments into a page; see [`merge_items`].
+pub fn merge(reads: Vec<Option<ShardRead>>, old: &[ShardPosition], limit: usize) -> ListPage {
+    let (payments, positions) = merge_items(reads, old, limit);
+    ListPage { payments, positions }
 }
 
 /// Merges the shards' reads (`None`: the shard was done already) into a page of at most
 /// `limit`, newest first. Only what is certainly in order is taken: an item older than the
 /// point some unfinished shard has read to waits for the next page (that shard may still hold
 /// newer ones). A shard whose returned items were all taken moves to where it read to.
-pub fn merge(reads: Vec<Option<ShardRead>>, old: &[ShardPosition], limit: usize) -> ListPage {
+pub fn merge_items<T: Clone>(
+    reads: Vec<Option<ShardRead<T>>>,
+    old: &[ShardPosition],
+    limit: usize,
+) -> (Vec<T>, Vec<ShardPosition>) {
     let bound = reads.iter().flatten().filter_map(|r| r.evaluated_to.as_deref()).max().map(str::to_owned);
-    let mut candidates: Vec<(String, usize, Payment)> = reads
+    let mut candidates: Vec<(String, usize, T)> = reads
         .iter()
         .enumerate()
         .filter_map(|(i, r)| r.as_ref().map(|r| (i, r)))
@@ -117,7 +134,7 @@ pub fn merge(reads: Vec<Option<ShardRead>>, old: &[ShardPosition], limit: usize)
             }
         });
     }
-    ListPage { payments: candidates.into_iter().map(|(_, _, p)| p).collect(), positions }
+    (candidates.into_iter().map(|(_, _, p)| p).collect(), positions)
 }
 
 #[cfg(test)]

@@ -8,10 +8,13 @@
 //!   in the same write when the payment ends without money taken;
 //! * an idempotency record whose `expires_at` has passed is treated as absent;
 //! * a create writes a due-bucket entry for the payment's expiry, and a transition with a
-//!   `wake_at` one for it, in the same write; a merchant-visible event carries its outbox.
+//!   `wake_at` one for it, in the same write; a merchant-visible event carries its outbox;
+//! * a transition that confirmed a money movement writes its ledger entry and adds it to its
+//!   month's totals in the same write ([`ledger`]).
 
 pub mod dynamodb;
 pub mod item;
+pub mod ledger;
 pub mod listing;
 #[cfg(feature = "embedded")]
 pub mod sqlite;
@@ -26,6 +29,7 @@ use crate::ids::{OperationId, PaymentId, TrackId};
 use crate::payment::{AuditEvent, Payment, Transition};
 
 pub use dynamodb::DynamoStore;
+pub use ledger::LedgerStore;
 #[cfg(feature = "embedded")]
 pub use sqlite::SqliteStore;
 pub use webhooks::WebhookStore;
@@ -188,9 +192,9 @@ pub enum StoreError {
     Unavailable(String),
 }
 
-/// Both halves of the persistence port, as every adapter provides them.
-pub trait Persistence: Store + WebhookStore + Clone {}
-impl<T: Store + WebhookStore + Clone> Persistence for T {}
+/// Every part of the persistence port, as every adapter provides them.
+pub trait Persistence: Store + WebhookStore + LedgerStore + Clone {}
+impl<T: Store + WebhookStore + LedgerStore + Clone> Persistence for T {}
 
 /// The persistence port.
 pub trait Store: Send + Sync + 'static {

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
+mod ledger;
 mod schema;
 mod webhooks;
 
@@ -270,6 +271,9 @@ impl Store for SqliteStore {
             insert_event(&tx, &p.id, &transition.event)?;
             tx.execute("UPDATE payment_list SET status = ?1 WHERE id = ?2", params![p.status.as_str(), p.id.as_str()])
                 .map_err(unavailable)?;
+            if let Some(entry) = &transition.ledger {
+                ledger::insert_entry(&tx, entry)?;
+            }
             if let (Some(at), Some(op)) = (transition.wake_at, &transition.operation) {
                 insert_due(&tx, at, &DueEntry::Operation(p.id.clone(), op.id.clone()))?;
             }

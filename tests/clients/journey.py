@@ -3,7 +3,8 @@ openapi.yaml, unedited, against `local` on loopback (scripts/clients runs it):
 
 the seed's create request; the payer's approval on the sandbox's au screen; get and track; a
 partial capture; a partial then a full cancel of another payment; a refund after moving the
-sandbox clock into the next month; listing by reference and by status across pages; an
+sandbox clock into the next month; listing by reference and by status across pages; the
+ledger and both months' statements (totals, and the CSV pages through the client's HTTP client); an
 idempotent replay; an error parsed into the error model; answers carrying values the document
 does not list yet; and a webhook endpoint on a loopback receiver whose every delivery is
 verified with the `standardwebhooks` library. Every step asserts what it saw.
@@ -23,6 +24,7 @@ import httpx
 from standardwebhooks import Webhook
 
 from kantan_client import AuthenticatedClient, Client
+from kantan_client.api.ledger import get_statement, list_ledger_entries
 from kantan_client.api.operations import cancel_payment, capture_payment, refund_payment
 from kantan_client.api.payments import create_payment, get_payment, list_payments
 from kantan_client.api.tracking import track_payment
@@ -33,13 +35,16 @@ from kantan_client.models import (
     CapturePaymentBody,
     CreatePaymentRequest,
     Error,
+    KnownEntryType,
     KnownErrorCode,
     KnownOperationStatus,
     KnownPaymentStatus,
+    LedgerPage,
     Operation,
     Payment,
     PaymentPage,
     RefundPaymentBody,
+    Statement,
     Track,
     WebhookEndpointRequest,
     WebhookEndpointWithSecret,
@@ -221,6 +226,43 @@ def main():
         cursor = page.next_cursor
     assert sorted(seen) == sorted([seed.id, other.id]) and pages >= 2, (seen, pages)
     step(f"listing by reference, and by status over {pages} pages")
+
+    # The money that moved: the capture in its month, the refund (a later month) in the next.
+    entries, cursor = [], None
+    while True:
+        page = expect(
+            list_ledger_entries.sync_detailed(client=client, limit=1, **({"cursor": cursor} if cursor else {})),
+            200,
+            LedgerPage,
+        )
+        entries += page.data
+        if not isinstance(page.next_cursor, str):
+            break
+        cursor = page.next_cursor
+    sale_month = now.astimezone(datetime.timezone(datetime.timedelta(hours=9))).strftime("%Y-%m")
+    refund_month = next_month.astimezone(datetime.timezone(datetime.timedelta(hours=9))).strftime("%Y-%m")
+    seen = [(e.payment_id, e.type_, e.amount.value, e.month) for e in entries]
+    assert seen == [
+        (seed.id, KnownEntryType.REFUND, -50, refund_month),
+        (seed.id, KnownEntryType.CAPTURE, 150, sale_month),
+    ], seen
+    sold = expect(get_statement.sync_detailed(sale_month, client=client), 200, Statement)
+    assert sold.complete and sold.captures.count == 1 and sold.captures.amount.value == 150 and sold.net.value == 150
+    later = expect(get_statement.sync_detailed(refund_month, client=client), 200, Statement)
+    assert not later.complete and later.refunds.amount.value == -50 and later.net.value == -50
+    # The CSV: the generated call reads JSON, so the client's own HTTP client asks for text/csv.
+    raw = client.get_httpx_client()
+    rows, url = [], f"/v1/statements/{sale_month}?limit=1"
+    while url:
+        csv_page = raw.get(url, headers={"Accept": "text/csv"})
+        assert csv_page.status_code == 200 and csv_page.headers["content-type"].startswith("text/csv"), csv_page.text
+        lines = csv_page.text.split("\r\n")
+        assert lines[0].startswith("entry_id,type,amount,currency,") and lines[-1] == "", lines
+        rows += lines[1:-1]
+        link = csv_page.headers.get("link")
+        url = link[1:link.index(">")] if link else None
+    assert len(rows) == 1 and f",capture,150,jpy," in rows[0] and seed.id in rows[0], rows
+    step(f"ledger of {len(entries)} entries; {sale_month} and {refund_month} statements, JSON and CSV")
 
     body = CreatePaymentRequest.from_dict(dict(SEED, merchantReference="py-replay"))
     first = create_payment.sync_detailed(client=client, body=body, idempotency_key="py-create-once")

@@ -2,7 +2,8 @@
 // from openapi.yaml, unedited, against `local` on loopback (scripts/clients compiles and runs it):
 // the seed's create request; the payer's approval on the sandbox's au screen; get and track; a
 // partial capture; a partial then a full cancel of another payment; a refund after moving the
-// sandbox clock into the next month; listing by reference and by status across pages; an
+// sandbox clock into the next month; listing by reference and by status across pages; the
+// ledger and both months' statements (totals, and the CSV pages as text); an
 // idempotent replay; an error parsed into the error model; an answer carrying values the
 // document does not list yet; and a webhook endpoint on a loopback receiver whose every delivery
 // is verified with the `standardwebhooks` library. Every step asserts what it saw.
@@ -157,6 +158,47 @@ async function main(): Promise<void> {
   assert.deepEqual(seen.sort(), [seed.id, other.id].sort());
   assert.ok(pages >= 2);
   step(`listing by reference, and by status over ${pages} pages`);
+
+  // The money that moved: the capture in its month, the refund (a later month) in the next.
+  const japanMonth = (d: Date) => new Date(d.getTime() + 9 * 3600 * 1000).toISOString().slice(0, 7);
+  const [saleMonth, refundMonth] = [japanMonth(now), japanMonth(nextMonth)];
+  const entries: string[] = [];
+  let ledgerCursor: string | undefined;
+  for (;;) {
+    const page = await api.listLedgerEntries({ client, query: { limit: 1, ...(ledgerCursor ? { cursor: ledgerCursor } : {}) } });
+    expectStatus(page.response, 200, page.error);
+    entries.push(...(page.data?.data ?? []).map((e) => `${e.paymentId} ${e.type} ${e.amount.value} ${e.month}`));
+    if (typeof page.data?.nextCursor !== 'string') break;
+    ledgerCursor = page.data.nextCursor;
+  }
+  assert.deepEqual(entries, [`${seed.id} refund -50 ${refundMonth}`, `${seed.id} capture 150 ${saleMonth}`]);
+  const sold = await api.getStatement({ client, path: { month: saleMonth } });
+  expectStatus(sold.response, 200, sold.error);
+  assert.ok(sold.data?.complete);
+  assert.deepEqual([sold.data.captures.count, sold.data.captures.amount.value, sold.data.net.value], [1, 150, 150]);
+  const later = await api.getStatement({ client, path: { month: refundMonth } });
+  expectStatus(later.response, 200, later.error);
+  assert.deepEqual([later.data?.complete, later.data?.refunds.amount.value, later.data?.net.value], [false, -50, -50]);
+  // The CSV, a page at a time: the same call asking for text/csv, read as text.
+  const rows: string[] = [];
+  let csvCursor: string | undefined;
+  for (;;) {
+    const page = await api.getStatement({
+      client, path: { month: saleMonth }, query: { limit: 1, ...(csvCursor ? { cursor: csvCursor } : {}) },
+      headers: { Accept: 'text/csv' }, parseAs: 'text',
+    });
+    expectStatus(page.response, 200, page.error);
+    assert.ok(page.response.headers.get('content-type')?.startsWith('text/csv'));
+    const lines = (page.data as unknown as string).split('\r\n');
+    assert.ok(lines[0].startsWith('entry_id,type,amount,currency,') && lines[lines.length - 1] === '', lines.join('|'));
+    rows.push(...lines.slice(1, -1));
+    const link = page.response.headers.get('link');
+    if (!link) break;
+    csvCursor = new URL(link.slice(1, link.indexOf('>')), base).searchParams.get('cursor') ?? undefined;
+  }
+  assert.equal(rows.length, 1);
+  assert.ok(rows[0].includes(',capture,150,jpy,') && rows[0].includes(seed.id), rows[0]);
+  step(`ledger of ${entries.length} entries; ${saleMonth} and ${refundMonth} statements, JSON and CSV`);
 
   const body: CreatePaymentRequest = { ...seedRequest, merchantReference: 'ts-replay' };
   const first = await api.createPayment({ client, body, headers: { 'Idempotency-Key': 'ts-create-once' } });

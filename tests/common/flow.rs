@@ -142,6 +142,8 @@ impl<S: Persistence> Local<S> {
             service.policy.lock_window,
             service.clock.now(),
         );
+        let entries = kantan::store::LedgerStore::payment_ledger(&service.store, &payment.id).await.expect("ledger");
+        findings.extend(kantan::audit::check_ledger(payment, &entries));
         let tracking = payment.sbps.tracking_id.clone().unwrap_or_default();
         let calls: Vec<_> =
             self.sbps_calls().into_iter().filter(|c| !tracking.is_empty() && c.tracking_id == tracking).collect();

@@ -18,6 +18,23 @@ macro_rules! on_both_stores {
     };
 }
 
+/// Runs `async fn $name(local: Local<S>)` once on the embedded store and once on DynamoDB Local.
+#[allow(unused_macros)]
+macro_rules! on_both_stores_local {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name(crate::common::start_local().await).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn dynamodb() {
+                super::$name(crate::common::start_local_on(crate::common::dynamo::store().await).await).await
+            }
+        }
+    };
+}
+
 pub mod dynamo;
 pub mod fault_proxy;
 pub mod flow;
@@ -74,8 +91,9 @@ pub fn settings() -> Settings {
     Settings::from_lookup(|_| None).expect("default settings")
 }
 
-pub fn other_account() -> Account {
-    let mut a = demo_account("http://127.0.0.1:3000");
+/// A second account, on the same SBPS as the demo (at `public_base_url`'s sandbox).
+pub fn other_account(public_base_url: &str) -> Account {
+    let mut a = demo_account(public_base_url);
     a.processing_account_id = OTHER_ACCOUNT.into();
     a.api_key_sha256 = hex::encode(Sha256::digest(OTHER_KEY.as_bytes()));
     a.sbps.merchant_id = "88888".into();
@@ -95,7 +113,8 @@ pub fn app_with<S: Persistence>(store: S, settings: Settings) -> App<S> {
 }
 
 pub fn accounts(settings: &Settings) -> Accounts {
-    Accounts::new(vec![demo_account(&settings.public_base_url), other_account()]).expect("accounts")
+    Accounts::new(vec![demo_account(&settings.public_base_url), other_account(&settings.public_base_url)])
+        .expect("accounts")
 }
 
 pub fn app_with_provider<S: Persistence, P: Provider>(

@@ -48,8 +48,14 @@ async fn capture_without_operation<S: Store>(store: &S, payment: &Payment, amoun
         detail: None,
         outbox: None,
     };
-    let transition =
-        kantan::payment::Transition { payment: next, operation: None, event, release_reference: false, wake_at: None };
+    let transition = kantan::payment::Transition {
+        payment: next,
+        operation: None,
+        event,
+        release_reference: false,
+        wake_at: None,
+        ledger: None,
+    };
     store.apply(&transition, None).await.expect("the store takes it: no stored invariant is broken");
 }
 

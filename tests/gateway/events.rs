@@ -130,6 +130,26 @@ async fn cancel_and_refund_events() {
     assert!(body.contains("\"paymentStatus\":\"refunded\""));
 }
 
+#[tokio::test]
+async fn ledger_and_statement_events() {
+    let local = authorized().await;
+    assert_eq!(invoke(&local, "capture", Function::Capture).await.0, 201);
+    let (status, body) = invoke(&local, "ledger", Function::Track).await;
+    assert_eq!(status, 200, "{body}");
+    let page: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(page["data"][0]["paymentId"], SEED_ID);
+    assert_eq!(page["data"][0]["type"], "capture");
+    assert_eq!(page["data"][0]["amount"]["value"], 200);
+    assert_eq!(page["data"][0]["month"], "2030-11");
+    let (status, body) = invoke(&local, "statement", Function::Track).await;
+    assert_eq!(status, 200, "{body}");
+    let lines: Vec<&str> = body.split("\r\n").filter(|l| !l.is_empty()).collect();
+    assert_eq!(lines.len(), 2, "the header and the capture: {body}");
+    assert!(lines[0].starts_with("entry_id,type,amount,currency,"), "{body}");
+    assert!(lines[1].contains(",capture,200,jpy,") && lines[1].contains(SEED_ID), "{body}");
+    assert_eq!(invoke(&local, "statement", Function::Capture).await.0, 404, "the track function's route");
+}
+
 const FIXTURE_ENDPOINT: &str = "2HdPqEndpointDemo0000000000";
 
 /// The endpoint the webhook events refer to, on the sandbox receiver's inbox `fixture`.

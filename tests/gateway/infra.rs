@@ -178,7 +178,11 @@ fn every_api_route_of_the_template_reaches_the_function_that_serves_it() {
             let properties = get(event, "Properties").expect("Properties");
             let method = get(properties, "Method").and_then(Value::as_str).expect("Method");
             let path = get(properties, "Path").and_then(Value::as_str).expect("Path");
-            let concrete = path.replace("{id}", "pay_1").replace("{trackId}", "trk_1").replace("{eventId}", "evt_1");
+            let concrete = path
+                .replace("{id}", "pay_1")
+                .replace("{trackId}", "trk_1")
+                .replace("{eventId}", "evt_1")
+                .replace("{month}", "2030-11");
             let method = Method::from_bytes(method.as_bytes()).expect("method");
             let route =
                 kantan::http::router::route(&method, &concrete).unwrap_or_else(|e| panic!("{method} {path}: {e:?}"));

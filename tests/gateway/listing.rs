@@ -104,21 +104,6 @@ fn expected(made: &[Made], keep: impl Fn(&Made) -> bool) -> Vec<String> {
     v.into_iter().map(|m| m.id.clone()).collect()
 }
 
-macro_rules! on_both_stores_local {
-    ($name:ident) => {
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                super::$name(crate::common::start_local().await).await
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn dynamodb() {
-                super::$name(crate::common::start_local_on(crate::common::dynamo::store().await).await).await
-            }
-        }
-    };
-}
-
 on_both_stores_local!(every_match_once_in_order_with_any_limit_and_filters);
 async fn every_match_once_in_order_with_any_limit_and_filters<S: Persistence>(local: Local<S>) {
     let (mine, theirs) = made(&local).await;

@@ -16,6 +16,7 @@ mod common;
 mod bad_input;
 mod careless_requests;
 mod create_and_track;
+mod ledger;
 mod listing;
 mod local_safety;
 mod local_server;

@@ -33,7 +33,11 @@ fn every_route_of_the_router_is_documented_and_every_documented_operation_is_rou
     assert!(missing.is_empty(), "routes of the router missing from openapi.yaml: {missing:?}");
     for operation in &documented {
         let (method, template) = operation.split_once(' ').expect("method and path");
-        let path = template.replace("{id}", "pay_1").replace("{trackId}", "trk_1").replace("{eventId}", "evt_1");
+        let path = template
+            .replace("{id}", "pay_1")
+            .replace("{trackId}", "trk_1")
+            .replace("{eventId}", "evt_1")
+            .replace("{month}", "2030-11");
         let method = Method::from_bytes(method.as_bytes()).expect("method");
         let route = router::route(&method, &path).unwrap_or_else(|e| panic!("{operation} reaches no route: {e:?}"));
         assert_eq!(route.name(), operation, "{operation}");

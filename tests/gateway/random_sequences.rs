@@ -167,6 +167,24 @@ async fn random_sequences_keep_every_money_invariant<S: LocalOutbox>(h: Hooked<S
             }
         }
     }
+    // The whole store's audit (the months' statements against their entries included), and each
+    // month's statement as a merchant reads it against the ledger.
+    let service = &h.local.app.service;
+    let calls = h.local.sbps_calls();
+    let report = kantan::audit::run(
+        &service.store,
+        &service.accounts,
+        service.policy.lock_window,
+        service.clock.now(),
+        Some(&calls),
+    )
+    .await
+    .expect("audit");
+    let findings: Vec<String> =
+        report.findings.iter().map(|f| format!("{:?} {}: {}", f.kind, f.payment_id, f.detail)).collect();
+    assert!(findings.is_empty(), "the whole audit:\n{}", findings.join("\n"));
+    let entries = crate::ledger::statements_add_up(&h.local, common::DEMO_KEY).await;
+    assert!(entries > 0, "the sequences moved money");
     let sent = h.local.sandbox.calls().len();
     println!(
         "{sequences} sequences from seed {first}: {requests} API requests after setup, {sent} SBPS API calls, faults {faults:?}, \

@@ -178,6 +178,14 @@ impl Fixture {
                     ..p(Method::POST, format!("/v1/payments/{id}/refunds"), 201)
                 }
             }
+            Route::Ledger | Route::Statement { .. } => {
+                let id = l.captured(reference, 1_500).await;
+                let path = match target {
+                    Route::Ledger => "/v1/ledger?type=capture".to_owned(),
+                    _ => format!("/v1/statements/{}", kantan::payment::ledger::month_of(l.app.service.clock.now())),
+                };
+                Prepared { payment: Some(id), ..p(Method::GET, path, 200) }
+            }
             Route::CreateEndpoint => {
                 let url = format!("{}/sandbox/webhooks/inbox", l.base);
                 Prepared {
@@ -300,6 +308,7 @@ impl Fixture {
                 Route::Cancel { .. } => "cancelled",
                 Route::Refund { .. } => "refunded",
                 Route::SbpsNotification | Route::PaymentEvents { .. } | Route::RedeliverEvent { .. } => "authorized",
+                Route::Ledger | Route::Statement { .. } => "captured",
                 _ => "pending",
             };
             assert_eq!(payment.status.as_str(), expected, "{target:?}");

@@ -6,7 +6,8 @@ use chrono::Duration;
 use common::start;
 use kantan::ids::{OperationId, PaymentId, TrackId};
 use kantan::money::Yen;
-use kantan::payment::{CaptureMode, NewPayment, Outcome, Payment, Status};
+use kantan::payment::{CaptureMode, EntryKind, NewPayment, Outcome, Payment, Status};
+use kantan::store::ledger::{LedgerFilter, MonthTotals};
 use kantan::store::{
     IdempotencyRecord, IdempotencyState, NewPaymentRecord, Persistence, SqliteStore, StoreError, StoredResponse,
 };
@@ -174,6 +175,67 @@ pub async fn idempotency_records_are_claimed_once<S: Persistence>(store: S) {
     assert_eq!(store.idempotency("acct", "k", start()).await.expect("read"), Some(done));
 }
 
+pub async fn a_settle_that_moves_money_writes_one_entry_and_its_month<S: Persistence>(store: S) {
+    let r = new_record("acct", "ref-1", None);
+    store.create_payment(&r, start()).await.expect("create");
+    let t = r.payment.authorize("00000616307348".into(), None, OperationId::generate(), start()).expect("authorize");
+    assert!(t.ledger.is_none(), "an authorization moves no money");
+    store.apply(&t, None).await.expect("apply");
+    let begun =
+        t.payment.begin_capture(OperationId::generate(), Some(Yen::new(600).expect("yen")), start()).expect("capture");
+    assert!(begun.ledger.is_none(), "a write-ahead moves no money yet");
+    store.apply(&begun, None).await.expect("apply");
+    let op_id = begun.operation.as_ref().map(|o| o.id.clone()).expect("op");
+    let settled = begun.payment.settle(&op_id, Outcome::Succeeded, start()).expect("settle");
+    let entry = settled.ledger.clone().expect("a capture is an entry");
+    assert_eq!((entry.kind, entry.amount, entry.month.as_str()), (EntryKind::Capture, 600, "2030-11"));
+    store.apply(&settled, None).await.expect("apply");
+    // The same settle again (a retry, a resend's late answer) is stale: still one entry.
+    assert_eq!(store.apply(&settled, None).await, Err(StoreError::VersionConflict));
+    assert_eq!(store.payment_ledger(&r.payment.id).await.expect("ledger"), vec![entry.clone()]);
+    let mut want = MonthTotals::default();
+    want.add(EntryKind::Capture, 600);
+    assert_eq!(store.month_totals("acct", "2030-11").await.expect("totals"), want);
+    // A later change that claimed the same entry again writes nothing at all.
+    let read = store.payment(&r.payment.id).await.expect("read").expect("present");
+    let mut again = read.begin_refund(OperationId::generate(), None, start()).expect("refund");
+    again.ledger = Some(entry.clone());
+    assert!(store.apply(&again, None).await.is_err());
+    assert_eq!(store.payment(&r.payment.id).await.expect("read").expect("present"), read);
+    assert_eq!(store.payment_ledger(&r.payment.id).await.expect("ledger").len(), 1);
+    assert_eq!(store.month_totals("acct", "2030-11").await.expect("totals"), want);
+    // The whole amount back in the month of the sale: a cancellation of it.
+    let refund = read.begin_refund(OperationId::generate(), None, start() + Duration::days(1)).expect("refund");
+    store.apply(&refund, None).await.expect("apply");
+    let refund_id = refund.operation.as_ref().map(|o| o.id.clone()).expect("op");
+    let back = refund.payment.settle(&refund_id, Outcome::Succeeded, start() + Duration::days(1)).expect("settle");
+    store.apply(&back, None).await.expect("apply");
+    want.add(EntryKind::Cancellation, -600);
+    assert_eq!(store.month_totals("acct", "2030-11").await.expect("totals"), want);
+    assert_eq!(want.net(), 0);
+    assert_eq!(store.month_totals("acct", "2030-12").await.expect("totals"), MonthTotals::default());
+    assert_eq!(store.month_totals("other", "2030-11").await.expect("totals"), MonthTotals::default());
+    // Read back through the index, newest first, by kind and by account.
+    let filter = |kinds: Vec<EntryKind>, account: &str| LedgerFilter {
+        account_id: account.into(),
+        shards: 1,
+        kinds,
+        from: None,
+        to: None,
+    };
+    let page = store.ledger_page(&filter(vec![], "acct"), None, 10).await.expect("page");
+    let kinds: Vec<EntryKind> = page.entries.iter().map(|e| e.kind).collect();
+    assert_eq!(kinds, [EntryKind::Cancellation, EntryKind::Capture]);
+    assert!(page.is_last());
+    let first = store.ledger_page(&filter(vec![], "acct"), None, 1).await.expect("page");
+    assert_eq!(first.entries.len(), 1);
+    let rest = store.ledger_page(&filter(vec![], "acct"), Some(&first.positions), 1).await.expect("page");
+    assert_eq!(rest.entries, vec![entry]);
+    let captures = store.ledger_page(&filter(vec![EntryKind::Capture], "acct"), None, 10).await.expect("page");
+    assert_eq!(captures.entries.len(), 1);
+    assert!(store.ledger_page(&filter(vec![], "other"), None, 10).await.expect("page").entries.is_empty());
+}
+
 macro_rules! contract {
     ($adapter:ident, $make:expr) => {
         mod $adapter {
@@ -206,6 +268,10 @@ macro_rules! contract {
             #[tokio::test]
             async fn invariant_breaking_writes_are_refused() {
                 super::invariant_breaking_writes_are_refused($make.await).await
+            }
+            #[tokio::test]
+            async fn a_settle_that_moves_money_writes_one_entry_and_its_month() {
+                super::a_settle_that_moves_money_writes_one_entry_and_its_month($make.await).await
             }
             #[tokio::test]
             async fn idempotency_records_are_claimed_once() {

@@ -151,6 +151,31 @@ async fn round_trips_per_operation() {
     let theirs = flow::reply(local.http.get(format!("{}/v1/payments", local.base)).bearer_auth(OTHER_KEY)).await;
     assert_eq!(theirs.status, 200);
     assert_eq!(counter.take(), 4, "an account on 4 shards: 4 queries, side by side");
+
+    // The ledger: one Query per page per shard; a statement's totals one BatchGetItem, its CSV
+    // page one Query per shard (the month's entries are never read for the totals).
+    let ledger = flow::reply(local.http.get(format!("{}/v1/ledger?limit=1", local.base)).bearer_auth(DEMO_KEY)).await;
+    assert_eq!(ledger.status, 200, "{}", ledger.text);
+    assert_eq!(ledger.json()["data"][0]["type"], "cancellation", "the refund in the month of the sale");
+    assert_eq!(counter.take(), 1, "a ledger page");
+    let theirs = flow::reply(local.http.get(format!("{}/v1/ledger", local.base)).bearer_auth(OTHER_KEY)).await;
+    assert_eq!(theirs.status, 200);
+    assert_eq!(counter.take(), 4, "an account's ledger on 4 shards");
+    let month = kantan::payment::ledger::month_of(local.app.service.clock.now());
+    let statement =
+        flow::reply(local.http.get(format!("{}/v1/statements/{month}", local.base)).bearer_auth(DEMO_KEY)).await;
+    assert_eq!(statement.json()["net"]["value"], 0, "{}", statement.text);
+    assert_eq!(counter.take(), 1, "a statement's totals");
+    let csv = flow::reply(
+        local
+            .http
+            .get(format!("{}/v1/statements/{month}", local.base))
+            .bearer_auth(DEMO_KEY)
+            .header("accept", "text/csv"),
+    )
+    .await;
+    assert_eq!(csv.status, 200);
+    assert_eq!(counter.take(), 1, "a statement's CSV page");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

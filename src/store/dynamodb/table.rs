@@ -7,7 +7,7 @@ use aws_sdk_dynamodb::types::{
 };
 
 use super::attributes::unavailable;
-use super::{DynamoStore, PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE, listing};
+use super::{DynamoStore, PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE, ledger, listing};
 use crate::store::StoreError;
 
 impl DynamoStore {
@@ -28,11 +28,11 @@ impl DynamoStore {
         let key = |name: &str, kind: KeyType| {
             KeySchemaElement::builder().attribute_name(name).key_type(kind).build().map_err(unavailable)
         };
-        let index = |name: &str, pk: &str| {
+        let index = |name: &str, pk: &str, sk: &str| {
             aws_sdk_dynamodb::types::GlobalSecondaryIndex::builder()
                 .index_name(name)
                 .key_schema(key(pk, KeyType::Hash)?)
-                .key_schema(key(listing::LIST_SK, KeyType::Range)?)
+                .key_schema(key(sk, KeyType::Range)?)
                 .projection(
                     aws_sdk_dynamodb::types::Projection::builder()
                         .projection_type(aws_sdk_dynamodb::types::ProjectionType::All)
@@ -51,8 +51,11 @@ impl DynamoStore {
             .attribute_definitions(attribute(listing::LIST_PK)?)
             .attribute_definitions(attribute(listing::LIST_SK)?)
             .attribute_definitions(attribute(listing::REF_PK)?)
-            .global_secondary_indexes(index(listing::BY_ACCOUNT, listing::LIST_PK)?)
-            .global_secondary_indexes(index(listing::BY_REFERENCE, listing::REF_PK)?)
+            .attribute_definitions(attribute(ledger::LEDGER_PK)?)
+            .attribute_definitions(attribute(ledger::LEDGER_SK)?)
+            .global_secondary_indexes(index(listing::BY_ACCOUNT, listing::LIST_PK, listing::LIST_SK)?)
+            .global_secondary_indexes(index(listing::BY_REFERENCE, listing::REF_PK, listing::LIST_SK)?)
+            .global_secondary_indexes(index(ledger::BY_LEDGER, ledger::LEDGER_PK, ledger::LEDGER_SK)?)
             .key_schema(key(PARTITION_KEY, KeyType::Hash)?)
             .key_schema(key(SORT_KEY, KeyType::Range)?)
             // New images feed `dispatch` (the webhook outbox), as the SAM template sets it.

@@ -80,6 +80,19 @@ CREATE TABLE IF NOT EXISTS deliveries (
     doc TEXT NOT NULL,
     PRIMARY KEY (payment_id, seq, endpoint_id)
 );
+CREATE TABLE IF NOT EXISTS ledger (
+    id TEXT PRIMARY KEY,
+    account_id TEXT NOT NULL,
+    payment_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    month TEXT NOT NULL,
+    sort_key TEXT NOT NULL,
+    amount INTEGER NOT NULL,
+    doc TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS ledger_by_account ON ledger (account_id, sort_key);
+CREATE INDEX IF NOT EXISTS ledger_by_month ON ledger (account_id, month, kind);
+CREATE INDEX IF NOT EXISTS ledger_by_payment ON ledger (payment_id);
 ";
 
 /// Indexes the payments the listing index does not hold yet (`list_sort_key`'s format).
