@@ -21,16 +21,33 @@ pub fn item_size(item: &std::collections::HashMap<String, AttributeValue>) -> us
 }
 
 /// Write request units of a transaction: 2 per started KB of every item written, plus, for the
-/// payment item (the one the listing indexes hold), 1 per started KB in each of its two indexes.
+/// payment item (the one the listing indexes hold), 1 per started KB in each of its two indexes,
+/// and for a ledger entry 1 per started KB in the ledger index. An update's size is its key's and
+/// the values it adds (a month's counter item: the counters themselves are a few dozen bytes).
 pub fn transaction_wru(items: &[TransactWriteItem]) -> (usize, Vec<usize>) {
     let sizes: Vec<usize> = items
         .iter()
-        .map(|i| i.put().map(|p| item_size(p.item())).or_else(|| i.delete().map(|d| item_size(d.key()))).unwrap_or(0))
+        .map(|i| {
+            i.put()
+                .map(|p| item_size(p.item()))
+                .or_else(|| i.delete().map(|d| item_size(d.key())))
+                .or_else(|| {
+                    i.update().map(|u| {
+                        let values = u.expression_attribute_values().map_or(0, |v| v.values().map(attribute_size).sum());
+                        item_size(u.key()) + values
+                    })
+                })
+                .unwrap_or(0)
+        })
         .collect();
     let indexed: usize = items
         .iter()
-        .filter_map(|i| i.put().filter(|p| p.item().contains_key("listPk")).map(|p| item_size(p.item())))
-        .map(|size| 2 * size.div_ceil(1024).max(1))
+        .filter_map(|i| i.put())
+        .map(|p| {
+            let kb = item_size(p.item()).div_ceil(1024).max(1);
+            let indexes = 2 * usize::from(p.item().contains_key("listPk")) + usize::from(p.item().contains_key("ledgerPk"));
+            indexes * kb
+        })
         .sum();
     (sizes.iter().map(|s| 2 * s.div_ceil(1024).max(1)).sum::<usize>() + indexed, sizes)
 }

@@ -462,7 +462,9 @@ async fn main() -> Result<(), Error> {
          4 Lambda invocations, 4 transactions and 3 strongly consistent reads (round trips measured by the \
          round-trip test: 1 + 2 + 3 + 1). Item sizes below are the bytes of the items the store writes \
          (DynamoDB's size rule), each transaction costing 2 write units per started KB of each item, and \
-         the payment item 1 more per started KB in each of the two listing indexes.\n\n\
+         the payment item 1 more per started KB in each of the two listing indexes, a ledger entry (a capture's \
+         settle: the entry, then its month's counter item, sized by its key and the values it adds) 1 more \
+         in the ledger index.\n\n\
          | write | item sizes (bytes) |\n|---|---|\n",
     );
     for (name, item_sizes) in &sizes {
