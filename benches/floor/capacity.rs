@@ -33,7 +33,8 @@ pub fn transaction_wru(items: &[TransactWriteItem]) -> (usize, Vec<usize>) {
                 .or_else(|| i.delete().map(|d| item_size(d.key())))
                 .or_else(|| {
                     i.update().map(|u| {
-                        let values = u.expression_attribute_values().map_or(0, |v| v.values().map(attribute_size).sum());
+                        let values =
+                            u.expression_attribute_values().map_or(0, |v| v.values().map(attribute_size).sum());
                         item_size(u.key()) + values
                     })
                 })
@@ -45,7 +46,8 @@ pub fn transaction_wru(items: &[TransactWriteItem]) -> (usize, Vec<usize>) {
         .filter_map(|i| i.put())
         .map(|p| {
             let kb = item_size(p.item()).div_ceil(1024).max(1);
-            let indexes = 2 * usize::from(p.item().contains_key("listPk")) + usize::from(p.item().contains_key("ledgerPk"));
+            let indexes =
+                2 * usize::from(p.item().contains_key("listPk")) + usize::from(p.item().contains_key("ledgerPk"));
             indexes * kb
         })
         .sum();
