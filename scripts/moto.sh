@@ -3,8 +3,9 @@
 # it when the calling script exits, and exports MOTO_ENDPOINT (start_moto). Needs python3 with
 # venv.
 install_moto() {
-  if [ ! -x "$tools/moto/bin/moto_server" ]; then
-    python3 -m venv "$tools/moto"
+  # Again when it does not run (a venv moved with its checkout names its old path).
+  if ! "$tools/moto/bin/moto_server" --help >/dev/null 2>&1; then
+    python3 -m venv --clear "$tools/moto"
     "$tools/moto/bin/pip" install --quiet --no-compile --disable-pip-version-check \
       "moto[sqs]==5.1.22" "flask==3.1.3" "flask-cors==6.0.5"
   fi
