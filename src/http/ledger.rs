@@ -10,7 +10,7 @@ use lambda_http::{Body, Request, Response};
 use serde::Serialize;
 
 use super::error::{ApiError, FieldError};
-use super::list::{MAX_CURSOR, time};
+use super::list::{MAX_CURSOR, page_limit, time};
 use super::request::authenticate;
 use super::{App, json_response};
 use crate::payment::{EntryKind, LedgerEntry};
@@ -90,10 +90,7 @@ pub fn parse_ledger_query(query: Option<&str>) -> Result<LedgerQuery, ApiError> 
             "type" => kinds(&value, &mut q.kinds, &mut errors),
             "from" => q.from = time(&value, "from", &mut errors),
             "to" => q.to = time(&value, "to", &mut errors),
-            "limit" => match value.parse::<usize>() {
-                Ok(n) if (1..=MAX_LIMIT).contains(&n) && value.bytes().all(|b| b.is_ascii_digit()) => q.limit = n,
-                _ => errors.push(FieldError::new("limit", "must be a whole number from 1 to 100")),
-            },
+            "limit" => q.limit = page_limit(&value, MAX_LIMIT, &mut errors).unwrap_or(q.limit),
             "cursor" if !value.is_empty() && value.len() <= MAX_CURSOR => q.cursor = Some(value.into_owned()),
             "cursor" => errors.push(FieldError::new("cursor", "is not a cursor of this listing")),
             _ => errors.push(FieldError::new(&field, "is not a parameter of this route")),
@@ -138,10 +135,7 @@ fn csv_params(query: Option<&str>, csv: bool) -> Result<(usize, Option<String>),
         }
         seen.push(field.clone());
         match name.as_ref() {
-            "limit" if csv => match value.parse::<usize>() {
-                Ok(n) if (1..=MAX_CSV_ROWS).contains(&n) && value.bytes().all(|b| b.is_ascii_digit()) => limit = n,
-                _ => errors.push(FieldError::new("limit", "must be a whole number from 1 to 5000")),
-            },
+            "limit" if csv => limit = page_limit(&value, MAX_CSV_ROWS, &mut errors).unwrap_or(limit),
             "cursor" if csv && !value.is_empty() && value.len() <= MAX_CURSOR => cursor = Some(value.into_owned()),
             "cursor" if csv => errors.push(FieldError::new("cursor", "is not a cursor of this statement")),
             "limit" | "cursor" => {

@@ -51,6 +51,17 @@ pub(super) fn time(value: &str, field: &str, errors: &mut Vec<FieldError>) -> Op
     }
 }
 
+/// A page size: a whole number from 1 to `max`, in plain digits.
+pub(super) fn page_limit(value: &str, max: usize, errors: &mut Vec<FieldError>) -> Option<usize> {
+    match value.parse::<usize>() {
+        Ok(n) if (1..=max).contains(&n) && value.bytes().all(|b| b.is_ascii_digit()) => Some(n),
+        _ => {
+            errors.push(FieldError::new("limit", format!("must be a whole number from 1 to {max}")));
+            None
+        }
+    }
+}
+
 /// Reads the query string strictly: unknown parameters, repeats and bad values are refused.
 pub fn parse_query(query: Option<&str>) -> Result<ListQuery, ApiError> {
     let mut q = ListQuery {
@@ -89,10 +100,7 @@ pub fn parse_query(query: Option<&str>) -> Result<ListQuery, ApiError> {
             }
             "createdFrom" => q.created_from = time(&value, "createdFrom", &mut errors),
             "createdTo" => q.created_to = time(&value, "createdTo", &mut errors),
-            "limit" => match value.parse::<usize>() {
-                Ok(n) if (1..=MAX_LIMIT).contains(&n) && value.bytes().all(|b| b.is_ascii_digit()) => q.limit = n,
-                _ => errors.push(FieldError::new("limit", "must be a whole number from 1 to 100")),
-            },
+            "limit" => q.limit = page_limit(&value, MAX_LIMIT, &mut errors).unwrap_or(q.limit),
             "cursor" if !value.is_empty() && value.len() <= MAX_CURSOR => q.cursor = Some(value.into_owned()),
             "cursor" => errors.push(FieldError::new("cursor", "is not a cursor of this listing")),
             _ => errors.push(FieldError::new(&field, "is not a parameter of this route")),

@@ -8,13 +8,15 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 mod ledger;
+mod page;
 mod schema;
 mod webhooks;
 
+use page::NewestFirst;
 use schema::{BACKFILL_LISTING, SCHEMA};
 
 use super::item::{EventItem, IdempotencyItem, OperationItem, PaymentItem};
-use super::listing::{ListFilter, ListPage, ShardPosition, list_sort_key, time_key};
+use super::listing::{ListFilter, ListPage, ShardPosition, list_sort_key};
 use super::{DueEntry, IdempotencyRecord, NewPaymentRecord, Store, StoreError, SweepCursor, due_minute};
 use crate::ids::{PaymentId, TrackId};
 use crate::payment::{AuditEvent, Payment, Transition};
@@ -419,38 +421,17 @@ impl Store for SqliteStore {
                 sql.push_str(&format!(" AND l.status IN ({})", vec!["?"; filter.statuses.len()].join(", ")));
                 args.extend(filter.statuses.iter().map(|s| s.as_str().to_owned()));
             }
-            if let Some(from) = filter.created_from {
-                sql.push_str(" AND l.sort_key >= ?");
-                args.push(time_key(from));
-            }
-            if let Some(to) = filter.created_to {
-                sql.push_str(" AND l.sort_key < ?");
-                args.push(time_key(to));
-            }
-            if let Some(after) = &after {
-                sql.push_str(" AND l.sort_key < ?");
-                args.push(after.clone());
-            }
-            sql.push_str(&format!(" ORDER BY l.sort_key DESC LIMIT {}", limit + 1));
-            let mut stmt = conn.prepare(&sql).map_err(unavailable)?;
-            let rows = stmt
-                .query_map(rusqlite::params_from_iter(args.iter()), |r| {
-                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-                })
-                .map_err(unavailable)?
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(unavailable)?;
-            let more = rows.len() > limit;
-            let mut payments = Vec::with_capacity(limit);
-            let mut last = None;
-            for (sk, doc) in rows.into_iter().take(limit) {
-                payments.push(from_json::<PaymentItem>(&doc)?.into_listed_payment()?);
-                last = Some(sk);
-            }
-            let position = match (more, last) {
-                (true, Some(sk)) => ShardPosition::After(sk),
-                _ => ShardPosition::Done,
-            };
+            let (docs, position) = NewestFirst { sql, args, sort_key: "l.sort_key" }.read(
+                conn,
+                filter.created_from,
+                filter.created_to,
+                after.as_deref(),
+                limit,
+            )?;
+            let payments = docs
+                .iter()
+                .map(|doc| from_json::<PaymentItem>(doc)?.into_listed_payment())
+                .collect::<Result<Vec<_>, _>>()?;
             Ok(ListPage { payments, positions: vec![position] })
         })
         .await

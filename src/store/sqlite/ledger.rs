@@ -4,12 +4,13 @@
 
 use rusqlite::{Connection, params};
 
+use super::page::NewestFirst;
 use super::{SqliteStore, from_json, to_json, unavailable};
 use crate::ids::PaymentId;
 use crate::payment::{EntryKind, LedgerEntry};
 use crate::store::StoreError;
 use crate::store::ledger::{LedgerFilter, LedgerItem, LedgerPage, LedgerStore, MonthTotals, ledger_sort_key};
-use crate::store::listing::{ShardPosition, time_key};
+use crate::store::listing::ShardPosition;
 
 /// Writes a confirmed movement's entry (once: its id is its operation's).
 pub(super) fn insert_entry(conn: &Connection, entry: &LedgerEntry) -> Result<(), StoreError> {
@@ -59,38 +60,15 @@ impl LedgerStore for SqliteStore {
                 sql.push_str(&format!(" AND kind IN ({})", vec!["?"; filter.kinds.len()].join(", ")));
                 args.extend(filter.kinds.iter().map(|k| k.as_str().to_owned()));
             }
-            if let Some(from) = filter.from {
-                sql.push_str(" AND sort_key >= ?");
-                args.push(time_key(from));
-            }
-            if let Some(to) = filter.to {
-                sql.push_str(" AND sort_key < ?");
-                args.push(time_key(to));
-            }
-            if let Some(after) = &after {
-                sql.push_str(" AND sort_key < ?");
-                args.push(after.clone());
-            }
-            sql.push_str(&format!(" ORDER BY sort_key DESC LIMIT {}", limit + 1));
-            let mut stmt = conn.prepare(&sql).map_err(unavailable)?;
-            let rows = stmt
-                .query_map(rusqlite::params_from_iter(args.iter()), |r| {
-                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-                })
-                .map_err(unavailable)?
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(unavailable)?;
-            let more = rows.len() > limit;
-            let mut entries = Vec::with_capacity(limit);
-            let mut last = None;
-            for (sk, doc) in rows.into_iter().take(limit) {
-                entries.push(from_json::<LedgerItem>(&doc)?.into_entry()?);
-                last = Some(sk);
-            }
-            let position = match (more, last) {
-                (true, Some(sk)) => ShardPosition::After(sk),
-                _ => ShardPosition::Done,
-            };
+            let (docs, position) = NewestFirst { sql, args, sort_key: "sort_key" }.read(
+                conn,
+                filter.from,
+                filter.to,
+                after.as_deref(),
+                limit,
+            )?;
+            let entries =
+                docs.iter().map(|doc| from_json::<LedgerItem>(doc)?.into_entry()).collect::<Result<Vec<_>, _>>()?;
             Ok(LedgerPage { entries, positions: vec![position] })
         })
         .await
