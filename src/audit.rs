@@ -102,12 +102,7 @@ pub fn reconcile(payments: &[Payment], calls: &[SbpsCall]) -> Vec<Finding> {
                 .count();
             let done = performed.get(&(tracking, function)).copied().unwrap_or(0);
             explained.insert((tracking, function), asked);
-            let finding = |kind, detail| Finding {
-                kind,
-                account_id: payment.account_id.clone(),
-                payment_id: payment.id.as_str().to_owned(),
-                detail,
-            };
+            let finding = |kind, detail| Finding::about(payment, kind, detail);
             if done > asked {
                 findings.push(finding(
                     FindingKind::SbpsCallWithoutOperation,
@@ -143,6 +138,13 @@ pub struct Finding {
     pub account_id: String,
     pub payment_id: String,
     pub detail: String,
+}
+
+impl Finding {
+    /// A finding about `payment`.
+    fn about(payment: &Payment, kind: FindingKind, detail: String) -> Self {
+        Finding { kind, account_id: payment.account_id.clone(), payment_id: payment.id.as_str().to_owned(), detail }
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -204,14 +206,7 @@ pub fn check_payment(
     now: DateTime<Utc>,
 ) -> Vec<Finding> {
     let mut findings = Vec::new();
-    let mut found = |kind: FindingKind, detail: String| {
-        findings.push(Finding {
-            kind,
-            account_id: payment.account_id.clone(),
-            payment_id: payment.id.as_str().to_owned(),
-            detail,
-        })
-    };
+    let mut found = |kind: FindingKind, detail: String| findings.push(Finding::about(payment, kind, detail));
 
     if let Err(broken) = payment.check_invariants() {
         found(FindingKind::BrokenInvariant, broken);
@@ -397,14 +392,7 @@ pub fn check_payment(
 /// entries add up to what was captured less what was refunded.
 pub fn check_ledger(payment: &Payment, entries: &[LedgerEntry]) -> Vec<Finding> {
     let mut findings = Vec::new();
-    let mut found = |kind: FindingKind, detail: String| {
-        findings.push(Finding {
-            kind,
-            account_id: payment.account_id.clone(),
-            payment_id: payment.id.as_str().to_owned(),
-            detail,
-        })
-    };
+    let mut found = |kind: FindingKind, detail: String| findings.push(Finding::about(payment, kind, detail));
     let moved = |op: &&crate::payment::Operation| {
         op.status == OperationStatus::Succeeded && matches!(op.kind, OperationKind::Capture | OperationKind::Refund)
     };

@@ -239,16 +239,7 @@ async fn merchants_under_load_and_faults_keep_the_books() {
         h.run_until_idle().await;
     }
     let calls = h.local.sbps_calls();
-    let service = &h.local.app.service;
-    let report = kantan::audit::run(
-        &service.store,
-        &service.accounts,
-        service.policy.lock_window,
-        service.clock.now(),
-        Some(&calls),
-    )
-    .await
-    .expect("audit");
+    let report = h.local.audit().await;
 
     let t = tally.lock().unwrap_or_else(|p| p.into_inner());
     let requests: usize = t.statuses.values().sum();

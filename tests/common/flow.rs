@@ -129,6 +129,21 @@ impl<S: Persistence> Local<S> {
         serde_json::from_value(json!(self.sandbox.calls())).expect("the audit reads the sandbox's call log")
     }
 
+    /// The whole store's audit as of the app clock, reconciled with the sandbox's SBPS calls.
+    pub async fn audit(&self) -> kantan::audit::Report {
+        let service = &self.app.service;
+        let calls = self.sbps_calls();
+        kantan::audit::run(
+            &service.store,
+            &service.accounts,
+            service.policy.lock_window,
+            service.clock.now(),
+            Some(&calls),
+        )
+        .await
+        .expect("audit")
+    }
+
     /// The audit of one payment as of the app clock, reconciled with SBPS's calls for it.
     pub async fn audit_one(&self, payment: &kantan::payment::Payment) -> Vec<kantan::audit::Finding> {
         let service = &self.app.service;

@@ -169,17 +169,7 @@ async fn random_sequences_keep_every_money_invariant<S: LocalOutbox>(h: Hooked<S
     }
     // The whole store's audit (the months' statements against their entries included), and each
     // month's statement as a merchant reads it against the ledger.
-    let service = &h.local.app.service;
-    let calls = h.local.sbps_calls();
-    let report = kantan::audit::run(
-        &service.store,
-        &service.accounts,
-        service.policy.lock_window,
-        service.clock.now(),
-        Some(&calls),
-    )
-    .await
-    .expect("audit");
+    let report = h.local.audit().await;
     let findings: Vec<String> =
         report.findings.iter().map(|f| format!("{:?} {}: {}", f.kind, f.payment_id, f.detail)).collect();
     assert!(findings.is_empty(), "the whole audit:\n{}", findings.join("\n"));
