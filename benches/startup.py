@@ -4,20 +4,20 @@
 A function starts, builds its clients, then asks the Lambda runtime API for work
 (GET /2018-06-01/runtime/invocation/next). This script is that runtime API: it times process
 start -> first `next` (init), and handing over an event -> the function's response (first
-invocation), for every release binary under target/lambda/, and writes BENCHMARKS.md.
+invocation), for the HTTP functions' deployed binary (target/lambda/api/bootstrap) started as each
+function (its `_HANDLER`, as Lambda sets it from the template's Handler), and writes BENCHMARKS.md.
 
 The functions are the deployed build (no embedded store): they run on DynamoDB, here DynamoDB
 Local at $DYNAMODB_ENDPOINT (scripts/bench starts it; this script creates the table).
 
-Usage: cargo lambda build --release --x86-64 --bin create --bin track --bin capture \
-         --bin cancel --bin refund --bin notify
+Usage: cargo lambda build --release --x86-64 --bin api
        cargo lambda build --release --x86-64 --example hello_lambda
        DYNAMODB_ENDPOINT=http://127.0.0.1:8000 python3 benches/startup.py [runs]
 """
 import http.server, json, os, pathlib, platform, statistics, subprocess, sys, tempfile, threading, time
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-FUNCTIONS = {  # binary -> event it is invoked with
+FUNCTIONS = {  # function (the deployed binary's handler), or the hello-world example -> its event
     "create": "create", "track": "get", "capture": "capture", "cancel": "cancel",
     "refund": "refund", "notify": "notify", "hello_lambda": "get",
 }
@@ -147,30 +147,31 @@ def main():
                                                check=True).stdout}
         binaries = {}
         for name, event_name in FUNCTIONS.items():
-            candidates = [ROOT / "target/lambda" / name / "bootstrap", ROOT / "target/lambda/examples" / name / "bootstrap"]
-            binary = next((c for c in candidates if c.exists()), None)
-            if binary is None:
-                sys.exit(f"missing release binary for {name}: see the usage at the top of this script")
-            binaries[name] = (binary, (ROOT / "events" / f"{event_name}.json").read_bytes())
+            hello = name == "hello_lambda"
+            binary = ROOT / ("target/lambda/examples/hello_lambda" if hello else "target/lambda/api") / "bootstrap"
+            if not binary.exists():
+                sys.exit(f"missing release binary {binary}: see the usage at the top of this script")
+            binaries[name] = (binary, (ROOT / "events" / f"{event_name}.json").read_bytes(), {} if hello else {"_HANDLER": name})
         # Interleaved: each round starts every binary once, so a drift of the machine over the
         # minutes of the run (caches, DynamoDB Local's JVM, other work) falls on all of them alike
         # rather than on whichever binary was measured at that moment.
         starts = {name: [] for name in binaries}
         for _ in range(RUNS):
-            for name, (binary, event) in binaries.items():
-                starts[name].append(measure(binary, event, env))
-        for name, (binary, event) in binaries.items():
+            for name, (binary, event, handler) in binaries.items():
+                starts[name].append(measure(binary, event, dict(env, **handler)))
+        for name, (binary, event, handler) in binaries.items():
             inits, firsts, _, _ = zip(*starts[name])
-            _, _, rss_init, rss_peak = measure(binary, event, env, events=LOAD_EVENTS)
+            _, _, rss_init, rss_peak = measure(binary, event, dict(env, **handler), events=LOAD_EVENTS)
             rows.append((name, binary.stat().st_size, statistics.median(inits), min(inits), statistics.median(firsts),
                          rss_init, rss_peak))
     hello = next(r for r in rows if r[0] == "hello_lambda")
     lines = [
         "## Lambda start-up, size and memory", "",
-        f"Measured on {platform.machine()}, {os.cpu_count()} cores, {RUNS} cold starts per binary (in {RUNS} rounds, each",
-        "starting every binary once, so that a drift of the machine falls on all alike), by",
-        "`scripts/bench startup` (`cargo lambda build --release --x86-64` of the six functions and of the",
-        "`hello_lambda` example, then `python3 benches/startup.py` on a DynamoDB Local it starts).",
+        f"Measured on {platform.machine()}, {os.cpu_count()} cores, {RUNS} cold starts per function (in {RUNS} rounds, each",
+        "starting every function once, so that a drift of the machine falls on all alike), by",
+        "`scripts/bench startup` (`cargo lambda build --release --x86-64` of the HTTP functions' binary, `api`,",
+        "and of the `hello_lambda` example, then `python3 benches/startup.py` on a DynamoDB Local it starts);",
+        "each function is that binary started with its `_HANDLER`, as Lambda starts it.",
         "Init = process start until the first `GET /runtime/invocation/next` (settings and accounts read,",
         "the AWS SDK configured and its DynamoDB client built, the SBPS client built where the function calls",
         "SBPS); first invocation = event handed over until the response is posted (the event of `events/`",
@@ -178,7 +179,7 @@ def main():
         "\"z\", LTO, one codegen unit, panic abort, strip; `AWS_LC_SYS_NO_JITTER_ENTROPY=1`. Memory: RSS once",
         f"initialised, and the peak RSS after {LOAD_EVENTS} events handed to one warm process. Goals: init <= 1.5x",
         "hello-world, size <= 8 MB, memory <= 32 MB.", "",
-        "| binary | event | size (MB) | init median (ms) | init / hello-world | init min (ms) | first invocation median (ms) | RSS after init (MB) | peak RSS under load (MB) |",
+        "| function | event | size (MB) | init median (ms) | init / hello-world | init min (ms) | first invocation median (ms) | RSS after init (MB) | peak RSS under load (MB) |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for (name, size, init_med, init_min, first, rss_init, rss_peak) in rows:

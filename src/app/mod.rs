@@ -5,6 +5,7 @@
 //! from the same parts ([`crate::local`]).
 
 pub mod aws;
+pub mod handler;
 pub mod logs;
 pub mod secrets;
 

@@ -6,6 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use kantan::app::handler::{Binary, Handler};
 use lambda_http::http::Method;
 use serde_norway::Value;
 
@@ -163,13 +164,23 @@ fn every_alarm_has_its_entry_in_the_runbook() {
 fn every_api_route_of_the_template_reaches_the_function_that_serves_it() {
     let t = template();
     let mut routes = BTreeSet::new();
+    let mut handlers = BTreeSet::new();
     for (name, function) in functions(&t) {
+        // A deployed binary (api or jobs); its Handler names the function it serves there.
         let binary = get(function, "Metadata")
             .and_then(|m| get(m, "BuildProperties"))
             .and_then(|b| get(b, "Binary"))
             .and_then(Value::as_str)
             .unwrap_or_else(|| panic!("{name}: Metadata.BuildProperties.Binary"));
+        let handler_name = function_property(&t, function, "Handler")
+            .and_then(Value::as_str)
+            .unwrap_or_else(|| panic!("{name}: Properties.Handler"));
+        let handler = Handler::named(handler_name)
+            .unwrap_or_else(|| panic!("{name}: Handler {handler_name} is no function of the gateway"));
+        let serving = [Binary::Api, Binary::Jobs].into_iter().find(|b| b.serves(handler)).map(Binary::name);
+        assert_eq!(Some(binary), serving, "{name}: Handler {handler_name} is served by that binary");
         assert!(std::path::Path::new(&format!("src/bin/{binary}.rs")).exists(), "{name}: src/bin/{binary}.rs");
+        assert!(handlers.insert(handler_name), "{name}: Handler {handler_name} twice");
         let events = get(function, "Properties").and_then(|p| get(p, "Events")).and_then(Value::as_mapping);
         for event in events.into_iter().flatten().map(|(_, e)| e) {
             if get(event, "Type").and_then(Value::as_str) != Some("HttpApi") {
@@ -187,16 +198,14 @@ fn every_api_route_of_the_template_reaches_the_function_that_serves_it() {
             let route =
                 kantan::http::router::route(&method, &concrete).unwrap_or_else(|e| panic!("{method} {path}: {e:?}"));
             assert_eq!(route.name(), format!("{method} {path}"), "the router's name of the template's route");
-            assert_eq!(
-                format!("{:?}", route.function()).to_lowercase(),
-                binary,
-                "{method} {path} is served by {binary}"
-            );
+            assert_eq!(Handler::Http(route.function()), handler, "{method} {path} is served by {handler_name}");
             assert!(routes.insert(route.name()), "{method} {path} twice");
         }
     }
     let router: BTreeSet<&str> = kantan::http::Route::every().iter().map(kantan::http::Route::name).collect();
     assert_eq!(routes, router, "the template's routes are the router's");
+    let every: BTreeSet<&str> = Handler::ALL.iter().map(|(n, _)| *n).collect();
+    assert_eq!(handlers, every, "one function of the template per function of the binary");
 }
 
 #[test]
