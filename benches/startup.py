@@ -148,9 +148,12 @@ def main():
         binaries = {}
         for name, event_name in FUNCTIONS.items():
             hello = name == "hello_lambda"
-            binary = ROOT / ("target/lambda/examples/hello_lambda" if hello else "target/lambda/api") / "bootstrap"
-            if not binary.exists():
-                sys.exit(f"missing release binary {binary}: see the usage at the top of this script")
+            # cargo-lambda writes an example beside the binaries (older versions: under examples/).
+            candidates = ([ROOT / "target/lambda/hello_lambda/bootstrap", ROOT / "target/lambda/examples/hello_lambda/bootstrap"]
+                          if hello else [ROOT / "target/lambda/api/bootstrap"])
+            binary = next((c for c in candidates if c.exists()), None)
+            if binary is None:
+                sys.exit(f"missing release binary for {name}: see the usage at the top of this script")
             binaries[name] = (binary, (ROOT / "events" / f"{event_name}.json").read_bytes(), {} if hello else {"_HANDLER": name})
         # Interleaved: each round starts every binary once, so a drift of the machine over the
         # minutes of the run (caches, DynamoDB Local's JVM, other work) falls on all of them alike
