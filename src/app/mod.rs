@@ -1,8 +1,9 @@
 //! The composition root: reads the settings once per cold start, builds the store, the SBPS
 //! client, the service and the webhook machinery, and runs a Lambda function (an HTTP route's,
 //! or a job's). Binaries are wiring only. Beside it: the AWS SDK's set-up ([`aws`]), the secrets
-//! read at cold start ([`secrets`]) and the JSON logs ([`logs`]). `local` composes its own app
-//! from the same parts ([`crate::local`]).
+//! read at cold start ([`secrets`]), the JSON logs ([`logs`]) and which function a deployed
+//! binary serves ([`handler`]). `local` composes its own app from the same parts
+//! ([`crate::local`]).
 
 pub mod aws;
 pub mod handler;
