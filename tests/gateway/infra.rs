@@ -177,8 +177,7 @@ fn every_api_route_of_the_template_reaches_the_function_that_serves_it() {
             .unwrap_or_else(|| panic!("{name}: Properties.Handler"));
         let handler = Handler::named(handler_name)
             .unwrap_or_else(|| panic!("{name}: Handler {handler_name} is no function of the gateway"));
-        let serving = [Binary::Api, Binary::Jobs].into_iter().find(|b| b.serves(handler)).map(Binary::name);
-        assert_eq!(Some(binary), serving, "{name}: Handler {handler_name} is served by that binary");
+        assert_eq!(binary, Binary::of(handler).name(), "{name}: Handler {handler_name} is served by that binary");
         assert!(std::path::Path::new(&format!("src/bin/{binary}.rs")).exists(), "{name}: src/bin/{binary}.rs");
         assert!(handlers.insert(handler_name), "{name}: Handler {handler_name} twice");
         let events = get(function, "Properties").and_then(|p| get(p, "Events")).and_then(Value::as_mapping);
